@@ -57,10 +57,15 @@ def _alive(pid: int) -> bool:
 
 
 def healthy(endpoint: str, timeout: float = 2.0) -> bool:
-    """True when a moto server answers its management API at `endpoint`."""
+    """True when a moto server answers its management API at `endpoint`.
+
+    /moto-api/config, not /moto-api/data.json: data.json serialises every model and answers 500 as soon as a
+    Lambda function exists (the model's docker client property raises without Docker), which made a running
+    server look dead and `start` launch a second one.
+    """
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=timeout) as response:
-            return response.status == 200
+        with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=timeout) as response:
+            return response.status in (200, 201)
     except (urllib.error.URLError, OSError):
         return False
 

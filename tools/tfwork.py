@@ -118,8 +118,9 @@ def prepare_workdir(src: Path, dest: Path, endpoint: str, extra_files: dict[str,
     return dest
 
 
-def terraform(args: list[str], cwd: Path, env: dict[str, str] | None = None, check: bool = True,
-              capture: bool = False) -> subprocess.CompletedProcess[str]:
+def terraform(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, check: bool = True, capture: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run terraform with the offline provider configuration."""
     return subprocess.run(
         ["terraform", *args],
