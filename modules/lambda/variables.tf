@@ -1,0 +1,297 @@
+variable "environment" {
+  description = "Environment name; suffix of every name and the ENVIRONMENT the handler reports."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]{1,20}$", var.environment))
+    error_message = "environment must be 1-20 characters of lowercase letters, digits and hyphens."
+  }
+}
+
+variable "account_id" {
+  description = "AWS account id of the function and the bucket; builds ARNs at plan time and is the source_account of the S3 invoke permission."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be a 12-digit AWS account id."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the function; used to build ARNs at plan time."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "package_path" {
+  description = "Path of the deployment zip (built by `make package`), relative to the root module directory. Exactly one of package_path and package_s3 must be set."
+  type        = string
+  default     = null
+}
+
+variable "package_s3" {
+  description = "Deployment zip in S3 (for Terraform Cloud runs, which cannot build it): bucket, key and optional object version. Exactly one of package_path and package_s3 must be set."
+  type = object({
+    bucket  = string
+    key     = string
+    version = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.package_s3 == null || try(length(var.package_s3.bucket) > 0 && length(var.package_s3.key) > 0, false)
+    error_message = "package_s3 needs a non-empty bucket and key."
+  }
+}
+
+variable "runtime" {
+  description = "Lambda Python runtime."
+  type        = string
+  default     = "python3.12"
+  nullable    = false
+
+  validation {
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.12 or python3.13."
+  }
+}
+
+variable "memory_mb" {
+  description = "Function memory in MB (CPU scales with it)."
+  type        = number
+  default     = 256
+  nullable    = false
+
+  validation {
+    condition     = var.memory_mb >= 128 && var.memory_mb <= 10240 && floor(var.memory_mb) == var.memory_mb
+    error_message = "memory_mb must be a whole number between 128 and 10240."
+  }
+}
+
+variable "timeout_s" {
+  description = "Function timeout in seconds."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.timeout_s >= 1 && var.timeout_s <= 900 && floor(var.timeout_s) == var.timeout_s
+    error_message = "timeout_s must be a whole number between 1 and 900."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions; null leaves the function unreserved (shares the account pool)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= 0 && floor(var.reserved_concurrency) == var.reserved_concurrency, false)
+    error_message = "reserved_concurrency must be null or a whole number >= 0 (0 stops all invocations)."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's log group, in days."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL passed to the handler."
+  type        = string
+  default     = "INFO"
+  nullable    = false
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key ARN used by the bucket, tables, queue and logs; when set the function encrypts its environment with it and the role may use it. null = AWS managed keys."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "bucket_id" {
+  description = "Name of the shipment files bucket whose ObjectCreated events invoke the function."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "ARN of the shipment files bucket."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]{3,63}$", var.bucket_arn))
+    error_message = "bucket_arn must be an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+  }
+}
+
+variable "metadata_table_name" {
+  description = "Name of the file metadata table (METADATA_TABLE)."
+  type        = string
+}
+
+variable "metadata_table_arn" {
+  description = "ARN of the file metadata table."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]+$", var.metadata_table_arn))
+    error_message = "metadata_table_arn must be a DynamoDB table ARN."
+  }
+}
+
+variable "events_table_name" {
+  description = "Name of the shipment events table (EVENTS_TABLE)."
+  type        = string
+}
+
+variable "events_table_arn" {
+  description = "ARN of the shipment events table."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]+$", var.events_table_arn))
+    error_message = "events_table_arn must be a DynamoDB table ARN."
+  }
+}
+
+variable "incoming_prefix" {
+  description = "Key prefix whose new objects invoke the function (INCOMING_PREFIX); the role may read only below it."
+  type        = string
+  default     = "incoming/"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*/$", var.incoming_prefix))
+    error_message = "incoming_prefix must be a single path segment of lowercase letters, digits, '-' or '_' ending with '/'."
+  }
+}
+
+variable "rejects_prefix" {
+  description = "Key prefix for rejects reports (REJECTS_PREFIX); the role may write only below it. Must not overlap incoming_prefix, or the function would trigger itself."
+  type        = string
+  default     = "rejected/"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*/$", var.rejects_prefix))
+    error_message = "rejects_prefix must be a single path segment of lowercase letters, digits, '-' or '_' ending with '/'."
+  }
+}
+
+variable "notification_suffixes" {
+  description = "Key suffixes (case-sensitive) that trigger the function, one notification filter each; [] triggers on every object under incoming_prefix, so unknown extensions reach the handler's sniffer."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.notification_suffixes : length(s) > 0 && !strcontains(s, "/")]) && length(distinct(var.notification_suffixes)) == length(var.notification_suffixes)
+    error_message = "notification_suffixes must be distinct, non-empty and contain no '/'."
+  }
+
+  validation {
+    condition     = alltrue([for a in var.notification_suffixes : alltrue([for b in var.notification_suffixes : a == b || !endswith(a, b)])])
+    error_message = "No notification suffix may end with another one (S3 rejects overlapping filters, e.g. '.gz' and '.csv.gz')."
+  }
+}
+
+variable "max_object_bytes" {
+  description = "MAX_OBJECT_BYTES: largest object (as stored) the handler will process."
+  type        = number
+  default     = 536870912
+  nullable    = false
+
+  validation {
+    condition     = var.max_object_bytes >= 1 && floor(var.max_object_bytes) == var.max_object_bytes
+    error_message = "max_object_bytes must be a whole number of at least 1."
+  }
+}
+
+variable "max_decompressed_bytes" {
+  description = "MAX_DECOMPRESSED_BYTES: largest decompressed size of a gzip object (guards against gzip bombs)."
+  type        = number
+  default     = 2147483648
+  nullable    = false
+
+  validation {
+    condition     = var.max_decompressed_bytes >= 1 && floor(var.max_decompressed_bytes) == var.max_decompressed_bytes
+    error_message = "max_decompressed_bytes must be a whole number of at least 1."
+  }
+}
+
+variable "max_record_bytes" {
+  description = "MAX_RECORD_BYTES: largest single record (line or JSON object)."
+  type        = number
+  default     = 65536
+  nullable    = false
+
+  validation {
+    condition     = var.max_record_bytes >= 1 && floor(var.max_record_bytes) == var.max_record_bytes
+    error_message = "max_record_bytes must be a whole number of at least 1."
+  }
+}
+
+variable "max_records" {
+  description = "MAX_RECORDS: most records processed from one file."
+  type        = number
+  default     = 2000000
+  nullable    = false
+
+  validation {
+    condition     = var.max_records >= 1 && floor(var.max_records) == var.max_records
+    error_message = "max_records must be a whole number of at least 1."
+  }
+}
+
+variable "maximum_event_age_in_seconds" {
+  description = "How long Lambda keeps retrying an S3 event before sending it to the failure queue."
+  type        = number
+  default     = 3600
+  nullable    = false
+
+  validation {
+    condition     = var.maximum_event_age_in_seconds >= 60 && var.maximum_event_age_in_seconds <= 21600
+    error_message = "maximum_event_age_in_seconds must be between 60 and 21600."
+  }
+}
+
+variable "maximum_retry_attempts" {
+  description = "Asynchronous retries after a failed invocation before the event goes to the failure queue."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = contains([0, 1, 2], var.maximum_retry_attempts)
+    error_message = "maximum_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for the function, role, log group and queue (the root provider adds the default tags)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

@@ -1,0 +1,12 @@
+output "bucket_id" {
+  description = "Name (id) of the shipment files bucket."
+  value       = aws_s3_bucket.this.bucket
+}
+
+output "bucket_arn" {
+  description = "ARN of the shipment files bucket (known at plan time)."
+  value       = local.bucket_arn
+
+  # Consumers of the ARN must still wait for the bucket to exist.
+  depends_on = [aws_s3_bucket.this]
+}

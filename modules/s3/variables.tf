@@ -1,0 +1,114 @@
+variable "environment" {
+  description = "Environment name; suffix of the bucket name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]{1,20}$", var.environment))
+    error_message = "environment must be 1-20 characters of lowercase letters, digits and hyphens."
+  }
+}
+
+variable "account_id" {
+  description = "AWS account id that owns the bucket; part of the globally unique bucket name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be a 12-digit AWS account id."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the bucket; part of the globally unique bucket name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "shipper_principals" {
+  description = "Map of shipper name to the IAM principal ARNs allowed to upload under incoming/<shipper>/. Names become key prefixes, so they must be path-safe."
+  type        = map(list(string))
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name in keys(var.shipper_principals) : can(regex("^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$", name))])
+    error_message = "Each shipper name must be 1-64 characters of lowercase letters, digits, '-' and '_', starting and ending with a letter or digit (it becomes the key prefix incoming/<shipper>/). Refused: ${jsonencode([for name in keys(var.shipper_principals) : name if !can(regex("^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$", name))])}."
+  }
+
+  validation {
+    condition     = length(distinct([for name in keys(var.shipper_principals) : replace(name, "/[-_]/", "")])) == length(var.shipper_principals)
+    error_message = "Shipper names must stay distinct when '-' and '_' are ignored (they name the bucket policy statements). Colliding: ${jsonencode([for name in keys(var.shipper_principals) : name if length([for other in keys(var.shipper_principals) : other if replace(other, "/[-_]/", "") == replace(name, "/[-_]/", "")]) > 1])}."
+  }
+
+  validation {
+    condition = alltrue([
+      for principals in values(var.shipper_principals) :
+      length(principals) > 0 && alltrue([for arn in principals : can(regex("^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/:-]+$", arn))])
+    ])
+    error_message = "Each shipper needs at least one principal, and every principal must be an IAM ARN (arn:aws:iam::<account>:root|role/...|user/...). Refused shippers: ${jsonencode([for name, principals in var.shipper_principals : name if !(length(principals) > 0 && alltrue([for arn in principals : can(regex("^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/:-]+$", arn))]))])}."
+  }
+}
+
+variable "incoming_prefix" {
+  description = "Key prefix under which shippers upload files; each shipper gets <incoming_prefix><shipper>/."
+  type        = string
+  default     = "incoming/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*/$", var.incoming_prefix))
+    error_message = "incoming_prefix must be a single path segment of lowercase letters, digits, '-' or '_' ending with '/'."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key ARN for SSE-KMS with an S3 bucket key; null uses SSE-S3 (AES256)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "force_destroy" {
+  description = "Allow terraform destroy to delete the bucket with all object versions in it. Keep false outside disposable environments."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which noncurrent object versions are deleted."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a whole number of at least 1."
+  }
+}
+
+variable "abort_incomplete_multipart_upload_days" {
+  description = "Days after which incomplete multipart uploads are aborted and their parts deleted."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = var.abort_incomplete_multipart_upload_days >= 1 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
+    error_message = "abort_incomplete_multipart_upload_days must be a whole number of at least 1."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for the bucket (the root provider adds the default tags)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

@@ -1,0 +1,96 @@
+"""Plan of modules/dynamodb on its own: the file metadata and shipment events tables.
+
+Deletion protection on and a customer managed key are checked in the root's production plan (test_plan_root).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .planning import ACCOUNT_ID, REGION, Plan, Workdir
+
+ENV = "qa7"
+BASE = {"environment": ENV, "account_id": ACCOUNT_ID, "region": REGION}
+METADATA = 'aws_dynamodb_table.this["metadata"]'
+EVENTS = 'aws_dynamodb_table.this["events"]'
+
+pytestmark = pytest.mark.terraform
+
+
+@pytest.fixture(scope="module")
+def module(workdir) -> Workdir:
+    return workdir("modules/dynamodb")
+
+
+@pytest.fixture(scope="module")
+def plan(module: Workdir) -> Plan:
+    return module.plan(**BASE)
+
+
+def test_the_metadata_table_keeps_the_seed_keys(plan: Plan) -> None:
+    table = plan[METADATA]
+
+    assert table["name"] == f"shipment-metadata-{ENV}"
+    assert (table["hash_key"], table["range_key"]) == ("filename", "upload_timestamp")
+    assert sorted((a["name"], a["type"]) for a in table["attribute"]) == [("filename", "S"), ("upload_timestamp", "S")]
+
+
+def test_the_events_table_is_keyed_by_shipment_and_event(plan: Plan) -> None:
+    table = plan[EVENTS]
+
+    assert table["name"] == f"shipment-events-{ENV}"
+    assert (table["hash_key"], table["range_key"]) == ("shipment_id", "event_key")
+    assert sorted((a["name"], a["type"]) for a in table["attribute"]) == [("event_key", "S"), ("shipment_id", "S")]
+
+
+def test_there_are_exactly_the_two_tables_and_no_indexes(plan: Plan) -> None:
+    tables = plan.of_type("aws_dynamodb_table")
+
+    assert sorted(tables) == sorted([METADATA, EVENTS])
+    for table in tables.values():
+        assert table["global_secondary_index"] == []
+        assert table["local_secondary_index"] == []
+
+
+def test_both_tables_bill_on_demand_with_point_in_time_recovery(plan: Plan) -> None:
+    for table in plan.of_type("aws_dynamodb_table").values():
+        assert table["billing_mode"] == "PAY_PER_REQUEST"
+        assert table["point_in_time_recovery"][0]["enabled"] is True
+
+
+def test_both_tables_are_encrypted_with_the_aws_managed_key_by_default(plan: Plan) -> None:
+    for table in plan.of_type("aws_dynamodb_table").values():
+        sse = table["server_side_encryption"][0]
+        assert sse["enabled"] is True
+        assert not sse.get("kms_key_arn")
+
+
+def test_deletion_protection_is_off_by_default_so_dev_can_be_destroyed(plan: Plan) -> None:
+    for table in plan.of_type("aws_dynamodb_table").values():
+        assert table["deletion_protection_enabled"] is False
+
+
+def test_outputs_give_names_and_plan_time_arns(plan: Plan) -> None:
+    prefix = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/"
+
+    assert plan.outputs == {
+        "metadata_table_name": f"shipment-metadata-{ENV}",
+        "metadata_table_arn": f"{prefix}shipment-metadata-{ENV}",
+        "events_table_name": f"shipment-events-{ENV}",
+        "events_table_arn": f"{prefix}shipment-events-{ENV}",
+    }
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "environment must be 1-20 characters of lowercase letters, digits and hyphens.",
+        "account_id must be a 12-digit AWS account id.",
+        "region must be an AWS region name such as eu-west-1.",
+        "kms_key_arn must be null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>).",
+    ],
+    ids=["environment", "account", "region", "kms-key"],
+)
+def test_a_bad_input_is_refused_with_a_clear_message(module: Workdir, message: str) -> None:
+    bad = {"environment": "Bad_Name", "account_id": "12345", "region": "Europe", "kms_key_arn": "alias/my-key"}
+    assert message in module.plan_error(**bad)
