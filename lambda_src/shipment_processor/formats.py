@@ -1,0 +1,608 @@
+"""Format detection and streaming parsers over a binary body (anything with ``read(n)``).
+
+The body is read in :data:`CHUNK_SIZE` pieces and never as a whole: memory stays bounded by the chunk size and
+``MAX_RECORD_BYTES`` whatever the file size. Layers, outermost first: byte counting against ``MAX_OBJECT_BYTES``
+-> gzip (detected by its magic bytes, whatever the key says) -> byte counting against ``MAX_DECOMPRESSED_BYTES``
+(gzip bombs) -> format sniffing on the first bytes -> one of four parsers, which yield :class:`RawRecord` values.
+
+Two kinds of trouble are kept apart:
+
+* a bad *record* (an NDJSON line that is not JSON, a CSV row with the wrong number of fields, an array item that
+  is not an object, ...) is yielded as a ``RawRecord`` with a ``problem``; parsing carries on with the next one;
+* a bad *file* (not UTF-8, not gzip, truncated, unparseable, over a limit) raises :class:`FileError`; records
+  already yielded stay yielded.
+
+Failures to read the body itself (network) are re-raised as :class:`StreamReadError`: they are not the file's
+fault, and a retry may succeed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .config import Limits
+from .validation import JsonObject, NonFiniteNumber
+
+CHUNK_SIZE = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+RAW_PREVIEW_BYTES = 1024
+
+CSV = "csv"
+NDJSON = "ndjson"
+JSON_ARRAY = "json_array"
+JSON_OBJECT = "json_object"
+
+_JSON_SUFFIXES = {".csv": CSV, ".jsonl": NDJSON, ".ndjson": NDJSON, ".json": "json"}
+_GZIP_SUFFIXES = (".gz", ".gzip")
+_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_REQUIRED_COLUMNS = ("shipment_id", "status", "timestamp")
+
+RecordRef = tuple[str, int]
+"""Where a record sits in its file: ``("line", n)`` (1-based, CSV/NDJSON) or ``("index", n)`` (0-based, JSON)."""
+
+
+class Readable(Protocol):
+    """The one thing a body must do."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+class FileError(Exception):
+    """The file as a whole cannot be used; the message says why, in words a shipper can act on."""
+
+
+class StreamReadError(Exception):
+    """Reading the body failed (network, timeout): not the file's fault, so retrying may help."""
+
+
+class JsonNumber(str):
+    """A JSON number, kept as its source text (fields are stored as strings; no int() digit limits)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One record as read from the file, before validation."""
+
+    ref: RecordRef
+    pairs: Sequence[tuple[str, object]] | None
+    raw: str
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """Filled in while a file streams: what it turned out to be and how many bytes it took."""
+
+    format: str | None = None
+    compression: str | None = None
+    bytes_read: int = 0
+    bytes_decompressed: int = 0
+
+
+def suffix_format(key: str) -> tuple[str | None, bool]:
+    """Format named by the key's suffix (``csv``, ``ndjson``, ``json`` or None) and whether it ends in .gz."""
+    name = key.lower()
+    gzipped = name.endswith(_GZIP_SUFFIXES)
+    if gzipped:
+        name = name[: name.rfind(".")]
+    dot = name.rfind(".")
+    return (_JSON_SUFFIXES.get(name[dot:]) if dot >= 0 else None), gzipped
+
+
+def iter_raw_records(body: Readable, key: str, limits: Limits, stats: StreamStats | None = None) -> Iterator[RawRecord]:
+    """Stream the records of one file; raise FileError when the file itself is unusable."""
+    stats = stats if stats is not None else StreamStats()
+    declared, gzip_suffix = suffix_format(key)
+    raw = _Peekable(
+        _Counter(
+            _guarded(body),
+            limits.max_object_bytes,
+            stats,
+            "bytes_read",
+            "file is larger than {limit} (MAX_OBJECT_BYTES)",
+        ).read
+    )
+    magic = raw.peek(2)
+    if not magic:
+        raise FileError("file is empty (0 bytes)")
+    if magic == GZIP_MAGIC:
+        stats.compression = "gzip"
+        stream: Callable[[int], bytes] = _Gunzip(raw).read
+    elif gzip_suffix:
+        raise FileError(
+            f"key ends in .gz but the content is not gzip data (it starts with {magic.hex(' ')}, not 1f 8b)"
+        )
+    else:
+        stream = raw.read
+    text = _Peekable(
+        _Counter(
+            stream,
+            limits.max_decompressed_bytes,
+            stats,
+            "bytes_decompressed",
+            "decompressed content is larger than {limit} (MAX_DECOMPRESSED_BYTES); a gzip bomb?",
+        ).read
+    )
+    stats.format = fmt = _detect(text, declared, limits, gzipped=stats.compression == "gzip")
+    if fmt == CSV:
+        yield from _csv_records(_lines(text.read, limits.max_record_bytes), limits.max_record_bytes)
+    elif fmt == NDJSON:
+        yield from _ndjson_records(_lines(text.read, limits.max_record_bytes), limits.max_record_bytes)
+    elif fmt == JSON_ARRAY:
+        yield from _json_array_records(_TextBuffer(text.read, limits.max_record_bytes))
+    else:
+        yield from _json_object_record(_TextBuffer(text.read, limits.max_record_bytes))
+
+
+def preview(text: str, limit: int = RAW_PREVIEW_BYTES) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (never mid-character) for reports."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
+# --- byte layers -------------------------------------------------------------------------------------------------
+
+
+def _guarded(body: Readable) -> Callable[[int], bytes]:
+    def read(size: int) -> bytes:
+        try:
+            return body.read(size)
+        except Exception as exc:  # any failure of the source is a read failure, by definition
+            raise StreamReadError(f"reading the object failed: {exc!r}") from exc
+
+    return read
+
+
+class _Counter:
+    """Counts bytes through a reader and fails the file once a limit is passed."""
+
+    def __init__(self, read: Callable[[int], bytes], limit: int, stats: StreamStats, field: str, message: str) -> None:
+        self._read, self._limit, self._stats, self._field, self._message = read, limit, stats, field, message
+        self._count = 0
+
+    def read(self, size: int) -> bytes:
+        data = self._read(size)
+        self._count += len(data)
+        setattr(self._stats, self._field, self._count)
+        if self._count > self._limit:
+            raise FileError(self._message.format(limit=f"{self._limit} bytes"))
+        return data
+
+
+class _Peekable:
+    """A reader that can look at its first bytes without consuming them."""
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+        self._head = b""
+        self.eof = False
+
+    def peek(self, size: int) -> bytes:
+        while len(self._head) < size and not self.eof:
+            data = self._read(CHUNK_SIZE)
+            if data:
+                self._head += data
+            else:
+                self.eof = True
+        return self._head[:size]
+
+    def read(self, size: int) -> bytes:
+        size = size if size > 0 else CHUNK_SIZE
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._read(size)
+
+
+class _Gunzip:
+    """Incremental gzip decompression (bounded reads, multi-member aware) with shipper-readable errors."""
+
+    def __init__(self, source: _Peekable) -> None:
+        self._file = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[arg-type]
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self._file.read(size)
+        except StreamReadError:
+            raise
+        except EOFError as exc:
+            raise FileError(f"gzip data is truncated: {exc}") from exc
+        except (OSError, zlib.error) as exc:
+            raise FileError(f"not valid gzip data: {exc}") from exc
+
+
+def _detect(text: _Peekable, declared: str | None, limits: Limits, *, gzipped: bool) -> str:
+    head = text.peek(CHUNK_SIZE)
+    if not head:
+        raise FileError("file is empty after gzip decompression" if gzipped else "file is empty (0 bytes)")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise FileError("file is UTF-16 encoded (it starts with a UTF-16 byte-order mark); save it as UTF-8")
+    content = head[len(UTF8_BOM) :] if head.startswith(UTF8_BOM) else head
+    significant = content.lstrip(b" \t\r\n")
+    if not significant and text.eof:
+        raise FileError("file contains only whitespace")
+    first = significant[:1]
+    if declared in (CSV, NDJSON):
+        return declared
+    if declared == "json":
+        if first == b"[":
+            return JSON_ARRAY
+        if first == b"{":
+            return JSON_OBJECT
+        found = repr(first.decode("latin-1")) if first else "only whitespace in the first 64 KiB"
+        raise FileError(f"a .json file must start with '[' (an array of records) or '{{' (one record); found {found}")
+    if first == b"[":
+        return JSON_ARRAY
+    if first == b"{":
+        return NDJSON if _looks_like_ndjson(text, limits) else JSON_OBJECT
+    return CSV
+
+
+def _looks_like_ndjson(text: _Peekable, limits: Limits) -> bool:
+    """True when the first line is a complete JSON object and more content follows it."""
+    head = text.peek(limits.max_record_bytes + 2)
+    if head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM) :]
+    head = head.lstrip(b" \t\r\n")
+    first_line, newline, rest = head.partition(b"\n")
+    if not newline or not rest.strip():
+        return False
+    try:
+        value = json.loads(first_line, object_pairs_hook=JsonObject)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, JsonObject)
+
+
+# --- line-oriented formats ---------------------------------------------------------------------------------------
+
+_Line = tuple[int, str, int]
+"""(line number, text without the newline, size in bytes when the line is over the limit else 0)."""
+
+
+def _lines(read: Callable[[int], bytes], max_bytes: int) -> Iterator[_Line]:
+    """Split a byte stream into UTF-8 lines; an over-long line is skipped and reported with its size."""
+    line_no = 0
+    pending = b""
+    skipping = 0
+    skipped_head = b""
+    first = True
+    while chunk := read(CHUNK_SIZE):
+        if first:
+            first = False
+            if chunk.startswith(UTF8_BOM):
+                chunk = chunk[len(UTF8_BOM) :]
+        if skipping:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                skipping += len(chunk)
+                continue
+            line_no += 1
+            yield line_no, _decode_preview(skipped_head), skipping + newline
+            skipping = 0
+            chunk = chunk[newline + 1 :]
+        parts = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+        pending = parts.pop()
+        for part in parts:
+            line_no += 1
+            if len(part) > max_bytes:
+                yield line_no, _decode_preview(part[:RAW_PREVIEW_BYTES]), len(part)
+            else:
+                yield line_no, _decode(part, line_no), 0
+        if len(pending) > max_bytes:
+            skipping, skipped_head, pending = len(pending), pending[:RAW_PREVIEW_BYTES], b""
+    if skipping:
+        yield line_no + 1, _decode_preview(skipped_head), skipping
+    elif pending:
+        yield line_no + 1, _decode(pending, line_no + 1), 0
+
+
+def _decode(data: bytes, line_no: int) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileError(
+            f"line {line_no} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte {exc.start + 1} of the line); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _decode_preview(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _oversized(size: int, max_bytes: int) -> str:
+    return f"line is {size} bytes, longer than the {max_bytes}-byte limit (MAX_RECORD_BYTES)"
+
+
+def _ndjson_records(lines: Iterator[_Line], max_bytes: int) -> Iterator[RawRecord]:
+    decoder = _json_decoder()
+    for line_no, text, oversize in lines:
+        ref = ("line", line_no)
+        if oversize:
+            yield RawRecord(ref, None, text, _oversized(oversize, max_bytes))
+            continue
+        if not text.strip():
+            continue
+        try:
+            value = decoder.decode(text)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(ref, None, text, f"not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except RecursionError:
+            yield RawRecord(ref, None, text, "JSON is nested too deeply to parse")
+            continue
+        if isinstance(value, JsonObject):
+            yield RawRecord(ref, value, text)
+        else:
+            yield RawRecord(ref, None, text, f"expected a JSON object, got {_describe(value)}")
+
+
+class _CsvFeeder:
+    """Feeds lines to ``csv.reader`` and remembers which lines made up the current record."""
+
+    def __init__(self, lines: Iterator[_Line], max_bytes: int) -> None:
+        self._lines = lines
+        self._max_bytes = max_bytes
+        self._parts: list[str] = []
+        self._size = 0
+        self.start = 0
+
+    def __iter__(self) -> _CsvFeeder:
+        return self
+
+    def __next__(self) -> str:
+        line_no, text, oversize = next(self._lines)
+        if not self._parts:
+            self.start = line_no
+        if oversize:
+            hint = " (the file may use bare CR line endings; use LF or CRLF)" if "\r" in text.rstrip("\r") else ""
+            raise FileError(f"line {line_no}: {_oversized(oversize, self._max_bytes)}{hint}")
+        if self._parts:  # a record continuing over several lines (quoted newlines): count all of them
+            self._size = self._size or len(self._parts[0].encode())
+            self._size += 1 + len(text.encode())
+        if self._size > self._max_bytes:
+            raise FileError(
+                f"CSV record starting at line {self.start} is longer than the {self._max_bytes}-byte limit "
+                "(MAX_RECORD_BYTES); this usually means a quote that is never closed"
+            )
+        self._parts.append(text)
+        return text + "\n"
+
+    def take(self) -> tuple[int, str]:
+        """Start line and raw text of the record just read; resets for the next one."""
+        raw = self._parts[0] if len(self._parts) == 1 else "\n".join(self._parts)
+        self._parts, self._size = [], 0
+        return self.start, raw
+
+
+def _csv_error(message: str) -> str:
+    if "new-line character seen in unquoted field" in message:
+        return "contains a bare carriage return (\\r) outside quotes; use LF or CRLF line endings"
+    return f"is not valid CSV: {message}"
+
+
+def _csv_records(lines: Iterator[_Line], max_bytes: int) -> Iterator[RawRecord]:
+    feeder = _CsvFeeder(lines, max_bytes)
+    reader = csv.reader(feeder, strict=True)
+    header: list[str] = []
+    while not header:
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise FileError("CSV file has no header row (it contains only blank lines)") from None
+        except csv.Error as exc:
+            raise FileError(f"CSV header row (line {feeder.start}) {_csv_error(str(exc))}") from None
+        feeder.take()
+    names = [name.strip().lower() for name in header]
+    _check_header(names)
+    width = len(names)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            start, raw = feeder.take()
+            if str(exc) == "unexpected end of data":
+                raise FileError(f"CSV record starting at line {start} has a quote that is never closed") from None
+            yield RawRecord(("line", start), None, raw, f"row {_csv_error(str(exc))}")
+            continue
+        start, raw = feeder.take()
+        if not row:
+            continue
+        if len(row) != width:
+            yield RawRecord(
+                ("line", start),
+                None,
+                raw,
+                f"row has {len(row)} fields but the header has {width} ({', '.join(names)})",
+            )
+            continue
+        yield RawRecord(("line", start), [(n, v if v else None) for n, v in zip(names, row, strict=True)], raw)
+
+
+def _check_header(names: list[str]) -> None:
+    for position, name in enumerate(names, start=1):
+        if not name:
+            raise FileError(f"CSV header column {position} has no name")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise FileError(f"CSV header repeats column(s) {', '.join(duplicates)} (names are case-insensitive)")
+    missing = [name for name in _REQUIRED_COLUMNS if name not in names]
+    if missing:
+        raise FileError(f"CSV header is missing required column(s) {', '.join(missing)}; found {', '.join(names)}")
+
+
+# --- JSON documents ----------------------------------------------------------------------------------------------
+
+
+def _json_decoder() -> json.JSONDecoder:
+    # Numbers keep their source text (fields are stored as strings, and huge integers cannot trip int() limits);
+    # NaN/Infinity become markers the validator rejects; objects keep duplicate keys so they can be reported.
+    return json.JSONDecoder(
+        object_pairs_hook=JsonObject,
+        parse_int=JsonNumber,
+        parse_float=JsonNumber,
+        parse_constant=NonFiniteNumber,
+    )
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    if isinstance(value, NonFiniteNumber):
+        return f"the non-JSON number {value}"
+    if isinstance(value, JsonNumber):
+        return "a number"
+    return "a string"
+
+
+class _TextBuffer:
+    """A sliding window of decoded text over the byte stream, for incremental ``raw_decode``."""
+
+    def __init__(self, read: Callable[[int], bytes], max_bytes: int) -> None:
+        self._read = read
+        self._max_bytes = max_bytes
+        self._decoder = _json_decoder()
+        self._utf8 = codecs.getincrementaldecoder("utf-8-sig")("strict")
+        self._bytes_in = 0
+        self._dropped_lines = 0
+        self._column_base = 0  # characters between the last dropped newline and the window's start
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+
+    def fill(self) -> bool:
+        """Append one more chunk of text; False at end of stream."""
+        if self.eof:
+            return False
+        data = self._read(CHUNK_SIZE)
+        try:
+            text = self._utf8.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            # exc.object ends where the bytes fed so far end, whatever the decoder buffered or skipped (BOM).
+            offset = self._bytes_in + len(data) - len(exc.object) + exc.start
+            raise FileError(
+                f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at byte offset {offset}); save the file as UTF-8"
+            ) from None
+        self._bytes_in += len(data)
+        if not data:
+            self.eof = True
+        if self.pos > CHUNK_SIZE:
+            newlines = self.buf.count("\n", 0, self.pos)
+            self._dropped_lines += newlines
+            last = self.buf.rfind("\n", 0, self.pos)
+            self._column_base = self.pos - last - 1 if newlines else self._column_base + self.pos
+            self.buf, self.pos = self.buf[self.pos :], 0
+        self.buf += text
+        return bool(data)
+
+    def next_significant(self) -> str:
+        """Skip JSON whitespace; return the next character without consuming it ('' at end of stream)."""
+        while True:
+            self.pos = _JSON_WHITESPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.fill():
+                return ""
+
+    def where(self, pos: int) -> str:
+        line = self._dropped_lines + self.buf.count("\n", 0, pos) + 1
+        last = self.buf.rfind("\n", 0, pos)
+        column = pos - last if last >= 0 else self._column_base + pos + 1
+        return f"line {line} column {column}"
+
+    def decode_value(self, label: str) -> tuple[object, str]:
+        """Decode the JSON value at ``pos`` (reading more as needed); return it with its source text."""
+        while True:
+            start = self.pos
+            try:
+                value, end = self._decoder.raw_decode(self.buf, start)
+            except json.JSONDecodeError as exc:
+                unterminated = exc.msg.startswith("Unterminated string")
+                if not self.eof and (unterminated or exc.pos >= len(self.buf) - 16):
+                    # The error may only mean the value continues past the window: read on, within the limit.
+                    if len(self.buf) - start > self._max_bytes:
+                        raise FileError(
+                            f"{label} is larger than the {self._max_bytes}-byte limit (MAX_RECORD_BYTES)"
+                            + (" or has a string that is never closed" if unterminated else "")
+                        ) from None
+                    self.fill()
+                    continue
+                if unterminated or exc.pos >= len(self.buf.rstrip(" \t\r\n")):
+                    raise FileError(f"file is truncated: it ends inside {label} ({exc.msg})") from None
+                raise FileError(f"{label} is not valid JSON: {exc.msg} at {self.where(exc.pos)}") from None
+            except RecursionError:
+                raise FileError(f"{label} is nested too deeply to parse") from None
+            if end - start > self._max_bytes:
+                raise FileError(f"{label} is larger than the {self._max_bytes}-byte limit (MAX_RECORD_BYTES)")
+            if end == len(self.buf) and not self.eof:
+                self.fill()  # a number at the end of the window may continue in the next chunk
+                continue
+            self.pos = end
+            return value, self.buf[start:end]
+
+
+def _json_array_records(text: _TextBuffer) -> Iterator[RawRecord]:
+    if text.next_significant() != "[":  # pragma: no cover - the sniffer only routes '[' here
+        raise FileError("expected a JSON array")
+    text.pos += 1
+    index = 0
+    following = text.next_significant()
+    if following == "]":
+        text.pos += 1
+    while following != "]":
+        if following == "":
+            raise FileError("file is truncated: the JSON array is never closed")
+        value, raw = text.decode_value(f"item {index}")
+        if isinstance(value, JsonObject):
+            yield RawRecord(("index", index), value, raw)
+        else:
+            yield RawRecord(("index", index), None, raw, f"expected a JSON object, got {_describe(value)}")
+        index += 1
+        separator = text.next_significant()
+        if separator == ",":
+            text.pos += 1
+            following = text.next_significant()
+            if following == "]":
+                raise FileError(f"trailing comma after item {index - 1} at {text.where(text.pos)}")
+        elif separator == "]":
+            text.pos += 1
+            following = "]"
+        elif separator == "":
+            raise FileError(f"file is truncated: the JSON array is never closed (after item {index - 1})")
+        else:
+            raise FileError(
+                f"expected ',' or ']' after item {index - 1} at {text.where(text.pos)}, found {separator!r}"
+            )
+    if text.next_significant() != "":
+        raise FileError(f"unexpected content after the closing ']' at {text.where(text.pos)}")
+
+
+def _json_object_record(text: _TextBuffer) -> Iterator[RawRecord]:
+    text.next_significant()
+    value, raw = text.decode_value("the JSON object")
+    if text.next_significant() != "":
+        raise FileError(
+            f"unexpected content after the JSON object at {text.where(text.pos)}; a file with one JSON object "
+            "per line must be named .jsonl or .ndjson"
+        )
+    yield RawRecord(("index", 0), value, raw)  # the sniffer only routes '{' here, so value is an object

@@ -1,0 +1,354 @@
+"""Unit-test support: moto's in-process AWS (``mock_aws``) with the bucket and tables the Terraform creates.
+
+Tests drive the real handler against real (mocked) services and assert on what a user would see: the metadata
+and events tables, the rejects report in S3, and the EMF document on stdout. Every processed file is checked
+for the core invariants (accepted + rejected = total; the report has one line per rejected record; the events
+table holds exactly the accepted updates).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto.dynamodb.models import dynamodb_backends
+
+LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
+if str(LAMBDA_SRC) not in sys.path:  # pragma: no cover - pyproject's pythonpath normally does this
+    sys.path.insert(0, str(LAMBDA_SRC))
+
+from shipment_processor.config import Settings  # noqa: E402
+from shipment_processor.handler import Runtime, handle  # noqa: E402
+from shipment_processor.store import Backoff, Store, from_dynamodb  # noqa: E402
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+BUCKET = f"shipment-files-{ACCOUNT}-{REGION}-dev"
+METADATA_TABLE = "shipment-metadata-dev"
+EVENTS_TABLE = "shipment-events-dev"
+# One session for the whole run: mock_aws resets boto3's default session on every start, and re-loading the
+# service models for each test's clients would dominate the suite's runtime.
+SESSION = boto3.session.Session()
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+EVENT_TIME = "2026-03-01T11:59:58.123Z"
+
+
+def create_tables(dynamodb: Any, metadata_table: str = METADATA_TABLE, events_table: str = EVENTS_TABLE) -> None:
+    """The two tables with exactly the keys the Terraform declares."""
+    dynamodb.create_table(
+        TableName=metadata_table,
+        KeySchema=[
+            {"AttributeName": "filename", "KeyType": "HASH"},
+            {"AttributeName": "upload_timestamp", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "filename", "AttributeType": "S"},
+            {"AttributeName": "upload_timestamp", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.create_table(
+        TableName=events_table,
+        KeySchema=[
+            {"AttributeName": "shipment_id", "KeyType": "HASH"},
+            {"AttributeName": "event_key", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "shipment_id", "AttributeType": "S"},
+            {"AttributeName": "event_key", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+# --- records and files -------------------------------------------------------------------------------------------
+
+
+def record(n: int, prefix: str = "SHP", **overrides: Any) -> dict[str, Any]:
+    """A valid shipment record; ``overrides`` replace or add fields (None removes one)."""
+    base: dict[str, Any] = {
+        "shipment_id": f"{prefix}-{n:06d}",
+        "status": ("CREATED", "PICKED_UP", "IN_TRANSIT", "DELIVERED")[n % 4],
+        "timestamp": (NOW - timedelta(hours=1, seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "carrier": "DHL",
+        "location": "Zürich",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def records(count: int, prefix: str = "SHP") -> list[dict[str, Any]]:
+    return [record(n, prefix) for n in range(count)]
+
+
+def as_csv(rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None) -> bytes:
+    rows = list(rows)
+    columns = columns or list(dict.fromkeys(name for row in rows for name in row))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    return out.getvalue().encode()
+
+
+def as_ndjson(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+
+
+def as_json_array(rows: Iterable[Mapping[str, Any]], indent: int | None = None) -> bytes:
+    return json.dumps(list(rows), ensure_ascii=False, indent=indent).encode()
+
+
+def as_json_object(row: Mapping[str, Any]) -> bytes:
+    return json.dumps(row, ensure_ascii=False, indent=2).encode()
+
+
+def gz(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+# --- the world ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """The parts of the Lambda context the handler uses."""
+
+    aws_request_id: str = "req-1"
+    remaining_ms: int = 300_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@dataclass
+class Processed:
+    """Everything a user can observe after one invocation about one file."""
+
+    key: str
+    response: dict[str, Any]
+    item: dict[str, Any]
+    events: list[dict[str, Any]]
+    rejects: list[dict[str, Any]]
+    stdout: str = ""
+
+    @property
+    def status(self) -> str:
+        return str(self.item["processing_status"])
+
+    @property
+    def emf(self) -> list[dict[str, Any]]:
+        return emf_documents(self.stdout)
+
+
+def emf_documents(stdout: str) -> list[dict[str, Any]]:
+    return [doc for doc in json_lines(stdout) if "_aws" in doc]
+
+
+def log_lines(stdout: str) -> list[dict[str, Any]]:
+    return [doc for doc in json_lines(stdout) if "_aws" not in doc]
+
+
+def json_lines(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+@dataclass
+class World:
+    """A mocked account with the bucket and tables, and a handler runtime built from ``env``."""
+
+    s3: Any
+    dynamodb: Any
+    capsys: pytest.CaptureFixture[str]
+    env: dict[str, str] = field(default_factory=dict)
+    now: datetime = NOW
+    sleeps: list[float] = field(default_factory=list)
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    def runtime(self, *, dynamodb: Any = None, s3: Any = None, report_part_bytes: int | None = None) -> Runtime:
+        """A fresh runtime (a cold start) reading ``self.env``; clients may be replaced to inject faults."""
+        settings = self.settings()
+        store = Store(
+            settings,
+            s3=s3,
+            dynamodb=dynamodb,
+            backoff=Backoff(sleep=self.sleeps.append, random=lambda: 1.0),
+            **({"report_part_bytes": report_part_bytes} if report_part_bytes else {}),
+        )
+        return Runtime.create(settings, store=store, clock=lambda: self.now)
+
+    def put(self, key: str, data: bytes) -> dict[str, Any]:
+        """Upload like a shipper; returns what the S3 notification would carry."""
+        response = self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+        return {"versionId": response.get("VersionId"), "eTag": response["ETag"].strip('"'), "size": len(data)}
+
+    def event(self, *keys_and_meta: tuple[str, dict[str, Any]], event_time: str = EVENT_TIME) -> dict[str, Any]:
+        """An S3 ObjectCreated notification as AWS sends it (keys URL-encoded with '+' for spaces)."""
+        return {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "awsRegion": REGION,
+                    "eventTime": event_time,
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {
+                        "s3SchemaVersion": "1.0",
+                        "bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
+                        "object": {"key": quote_plus(key, safe="/"), "sequencer": "0055AED6DCD90281E5", **meta},
+                    },
+                }
+                for key, meta in keys_and_meta
+            ]
+        }
+
+    def invoke(self, event: dict[str, Any], runtime: Runtime | None = None, context: Context | None = None) -> Any:
+        return handle(event, context or Context(), runtime or self.runtime())
+
+    def process(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        duplicates: int = 0,
+        runtime: Runtime | None = None,
+        event_time: str = EVENT_TIME,
+    ) -> Processed:
+        """Upload ``data`` at ``key``, deliver the notification, check the invariants, return what is visible."""
+        meta = self.put(key, data)
+        self.capsys.readouterr()
+        response = self.invoke(self.event((key, meta), event_time=event_time), runtime)
+        stdout = self.capsys.readouterr().out
+        return self.observe(key, response, stdout, upload_timestamp=event_time, duplicates=duplicates)
+
+    def observe(
+        self,
+        key: str,
+        response: Any = None,
+        stdout: str = "",
+        *,
+        upload_timestamp: str | None = None,
+        duplicates: int = 0,
+    ) -> Processed:
+        """The finished metadata item of ``key`` (the only one, or the one at ``upload_timestamp``) and its
+        outputs, checked against the invariants every processed file must satisfy."""
+        items = [i for i in self.metadata(key) if upload_timestamp in (None, i["upload_timestamp"])]
+        assert len(items) == 1, f"expected one metadata item for {key}, found {len(items)}"
+        item = items[0]
+        events = [e for e in self.events_for(key) if e["source_version"] == item["version_id"]]
+        result = Processed(key, response, item, events, self.report(item.get("rejects_key")), stdout)
+        assert_consistent(result, duplicates=duplicates)
+        return result
+
+    def metadata(self, key: str) -> list[dict[str, Any]]:
+        response = self.dynamodb.query(
+            TableName=METADATA_TABLE,
+            KeyConditionExpression="filename = :f",
+            ExpressionAttributeValues={":f": {"S": key}},
+            ConsistentRead=True,
+        )
+        return [from_dynamodb(item) for item in response["Items"]]
+
+    def events_for(self, key: str) -> list[dict[str, Any]]:
+        return [item for item in self.all_events() if item["source_file"] == key]
+
+    def all_events(self) -> list[dict[str, Any]]:
+        """Every item of the events table.
+
+        Read from moto's table state rather than through Scan: moto re-walks the whole table for every Scan
+        page, which makes checking a 50 000-item table take minutes. The content is the same.
+        """
+        table = dynamodb_backends[ACCOUNT][REGION].get_table(EVENTS_TABLE)
+        return [from_dynamodb(item.to_json()["Attributes"]) for item in table.all_items()]
+
+    def report(self, rejects_key: str | None) -> list[dict[str, Any]]:
+        if not rejects_key:
+            return []
+        body = self.s3.get_object(Bucket=BUCKET, Key=rejects_key)["Body"].read().decode()
+        return [json.loads(line) for line in body.splitlines()]
+
+
+def throttled(operation: str = "BatchWriteItem") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}},
+        operation,
+    )
+
+
+class FaultyDynamoDB:
+    """The real (moto) DynamoDB client with faults injected into BatchWriteItem; everything else passes through.
+
+    * ``throttle_calls``: the first n calls raise ProvisionedThroughputExceededException;
+    * ``unprocessed_calls``: the first n calls write only half of the request and return the rest as
+      UnprocessedItems, as DynamoDB does under load;
+    * ``fail_after``: every call after the first n successful ones raises ``error`` (a crash mid-file);
+    * ``before_call``: a hook run before every call (to change the world mid-file).
+    """
+
+    def __init__(
+        self,
+        real: Any,
+        *,
+        throttle_calls: int = 0,
+        unprocessed_calls: int = 0,
+        fail_after: int | None = None,
+        error: BaseException | None = None,
+        before_call: Callable[[int], None] | None = None,
+    ) -> None:
+        self._real = real
+        self.throttle_calls, self.unprocessed_calls = throttle_calls, unprocessed_calls
+        self.fail_after, self.error, self.before_call = fail_after, error, before_call
+        self.calls = 0
+        self.items_sent = 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def batch_write_item(self, **kwargs: Any) -> dict[str, Any]:
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+        if self.before_call is not None:
+            self.before_call(call)
+        if self.fail_after is not None and call > self.fail_after:
+            raise self.error or RuntimeError("injected failure")
+        if call <= self.throttle_calls:
+            raise throttled()
+        table, requests = next(iter(kwargs["RequestItems"].items()))
+        if call <= self.unprocessed_calls:
+            written, unprocessed = requests[: len(requests) // 2], requests[len(requests) // 2 :]
+            if written:
+                self._real.batch_write_item(RequestItems={table: written})
+            return {"UnprocessedItems": {table: unprocessed}}
+        return self._real.batch_write_item(**kwargs)
+
+
+def assert_consistent(result: Processed, *, duplicates: int = 0) -> None:
+    """The invariants every processed file must satisfy, whatever its outcome."""
+    item = result.item
+    assert item["records_accepted"] + item["records_rejected"] == item["records_total"], item
+    assert len(result.rejects) == item["records_rejected"], "rejects report must list every rejected record"
+    assert ("rejects_key" in item) == (item["records_rejected"] > 0)
+    assert len(result.events) == item["records_accepted"] - duplicates, "events table must hold the accepted updates"
+    rejected_refs = {f"{k} {line[k]}" for line in result.rejects for k in ("line", "index") if k in line}
+    assert rejected_refs.isdisjoint(e["record_ref"] for e in result.events), "a rejected record was stored"
+    assert item["processing_status"] in ("SUCCESS", "PARTIAL", "FAILED")
+    if item["processing_status"] == "FAILED":
+        assert item["error_message"]

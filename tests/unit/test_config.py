@@ -1,0 +1,96 @@
+"""Settings from the environment: documented defaults, every variable honoured, bad values named clearly."""
+
+from __future__ import annotations
+
+import pytest
+from shipment_processor.config import ConfigError, Limits, Settings
+
+
+def test_empty_environment_gives_the_documented_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert settings == Settings(
+        metadata_table="shipment-metadata-dev",
+        events_table="shipment-events-dev",
+        environment="dev",
+        metrics_namespace="ShipmentProcessing/dev",
+        incoming_prefix="incoming/",
+        rejects_prefix="rejected/",
+        limits=Limits(
+            max_object_bytes=536_870_912,
+            max_decompressed_bytes=2_147_483_648,
+            max_record_bytes=65_536,
+            max_records=2_000_000,
+        ),
+        log_level="INFO",
+        claim_timeout_s=900,
+        write_concurrency=4,
+    )
+
+
+def test_every_variable_is_read() -> None:
+    env = {
+        "METADATA_TABLE": "meta-prod",
+        "EVENTS_TABLE": "events-prod",
+        "ENVIRONMENT": "prod",
+        "METRICS_NAMESPACE": "Shipping/Prod",
+        "INCOMING_PREFIX": "in/",
+        "REJECTS_PREFIX": "out/",
+        "MAX_OBJECT_BYTES": "1000",
+        "MAX_DECOMPRESSED_BYTES": "2000",
+        "MAX_RECORD_BYTES": "512",
+        "MAX_RECORDS": "10",
+        "LOG_LEVEL": "debug",
+        "CLAIM_TIMEOUT_S": "60",
+        "WRITE_CONCURRENCY": "2",
+    }
+
+    settings = Settings.from_env(env)
+
+    assert settings == Settings("meta-prod", "events-prod", "prod", "Shipping/Prod", "in/", "out/",
+                                Limits(1000, 2000, 512, 10), "DEBUG", 60, 2)  # fmt: skip
+
+
+def test_metrics_namespace_follows_the_environment_by_default() -> None:
+    assert Settings.from_env({"ENVIRONMENT": "staging"}).metrics_namespace == "ShipmentProcessing/staging"
+
+
+def test_blank_values_mean_the_default() -> None:
+    assert Settings.from_env({"MAX_RECORDS": " ", "LOG_LEVEL": ""}) == Settings.from_env({})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MAX_OBJECT_BYTES", "-1", "MAX_OBJECT_BYTES='-1': must be between 1 and"),
+        ("MAX_DECOMPRESSED_BYTES", "2GB", "MAX_DECOMPRESSED_BYTES='2GB': must be a whole number"),
+        ("MAX_RECORD_BYTES", "10", "MAX_RECORD_BYTES='10': must be between 64 and 1048576"),
+        ("MAX_RECORDS", "0", "MAX_RECORDS='0': must be between 1 and"),
+        ("CLAIM_TIMEOUT_S", "1.5", "CLAIM_TIMEOUT_S='1.5': must be a whole number"),
+        ("WRITE_CONCURRENCY", "100", "WRITE_CONCURRENCY='100': must be between 1 and 32"),
+        ("LOG_LEVEL", "VERBOSE", "LOG_LEVEL='VERBOSE': must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("METADATA_TABLE", "no spaces allowed", "METADATA_TABLE='no spaces allowed': must be a DynamoDB table name"),
+        ("EVENTS_TABLE", "x", "EVENTS_TABLE='x': must be a DynamoDB table name"),
+        ("ENVIRONMENT", "prod/eu", "ENVIRONMENT='prod/eu': must be 1-64 letters, digits, '_' or '-'"),
+        ("METRICS_NAMESPACE", "AWS/Lambda", "METRICS_NAMESPACE='AWS/Lambda': the AWS/ namespace is reserved"),
+        ("METRICS_NAMESPACE", "Ünïcode", "METRICS_NAMESPACE='Ünïcode': must be at most 255 printable ASCII"),
+        ("INCOMING_PREFIX", "incoming", "INCOMING_PREFIX='incoming': must be a key prefix ending in '/'"),
+    ],
+)
+def test_bad_value_is_rejected_naming_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"^invalid configuration: ") as raised:
+        Settings.from_env({name: value})
+
+    assert message in str(raised.value)
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"MAX_RECORDS": "many", "LOG_LEVEL": "loud", "EVENTS_TABLE": "?"})
+
+    assert str(raised.value).count(";") == 2
+
+
+def test_rejects_inside_the_incoming_prefix_would_loop_and_is_refused() -> None:
+    with pytest.raises(ConfigError, match="overlap: rejects reports would be processed as shipment files"):
+        Settings.from_env({"REJECTS_PREFIX": "incoming/rejected/"})
