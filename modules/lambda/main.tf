@@ -80,22 +80,30 @@ data "aws_iam_policy_document" "permissions" {
     resources = ["${var.bucket_arn}/${var.incoming_prefix}*"]
   }
 
+  # Large rejects reports go up in parts: CreateMultipartUpload/UploadPart/Complete are authorised by
+  # s3:PutObject; aborting a failed upload (so no orphaned parts are billed) needs its own action.
   statement {
     sid       = "WriteRejectsReports"
-    actions   = ["s3:PutObject"]
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
     resources = ["${var.bucket_arn}/${var.rejects_prefix}*"]
   }
 
+  # The metadata table is claimed, read and finished item by item; the events table is only batch-written.
   statement {
-    sid = "ReadWriteShipmentTables"
+    sid = "ClaimAndRecordFiles"
     actions = [
-      "dynamodb:BatchWriteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]
-    resources = [var.metadata_table_arn, var.events_table_arn]
+    resources = [var.metadata_table_arn]
+  }
+
+  statement {
+    sid       = "StoreShipmentEvents"
+    actions   = ["dynamodb:BatchWriteItem"]
+    resources = [var.events_table_arn]
   }
 
   statement {

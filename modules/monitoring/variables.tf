@@ -73,7 +73,7 @@ variable "failure_rate_threshold_percent" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key ARN for the topic; null uses alias/aws/sns. On real AWS, CloudWatch can only publish to a topic whose key policy lets cloudwatch.amazonaws.com use it, which the AWS managed key does not."
+  description = "KMS key ARN for the topic; its policy must let cloudwatch.amazonaws.com use kms:Decrypt and kms:GenerateDataKey*. null creates a customer managed key that does (the AWS managed alias/aws/sns cannot)."
   type        = string
   default     = null
 

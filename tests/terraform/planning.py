@@ -29,6 +29,10 @@ class Plan:
         self.resources: dict[str, dict[str, Any]] = {}
         self._types: dict[str, str] = {}
         self._collect(raw["planned_values"]["root_module"])
+        # Attributes only known after apply (e.g. an ARN of a resource created in the same plan), by address.
+        self.unknown: dict[str, dict[str, Any]] = {
+            change["address"]: change["change"].get("after_unknown") or {} for change in raw.get("resource_changes", [])
+        }
 
     def _collect(self, module: dict[str, Any]) -> None:
         for resource in module.get("resources", []):

@@ -119,17 +119,12 @@ def test_the_role_grants_exactly_what_the_handler_does_on_exactly_its_resources(
 
     assert granted == {
         "ReadIncomingObjects": ({"s3:GetObject", "s3:GetObjectVersion"}, {f"{BUCKET_ARN}/incoming/*"}),
-        "WriteRejectsReports": ({"s3:PutObject"}, {f"{BUCKET_ARN}/rejected/*"}),
-        "ReadWriteShipmentTables": (
-            {
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:BatchWriteItem",
-                "dynamodb:Query",
-            },
-            {INPUTS["metadata_table_arn"], INPUTS["events_table_arn"]},
+        "WriteRejectsReports": ({"s3:PutObject", "s3:AbortMultipartUpload"}, {f"{BUCKET_ARN}/rejected/*"}),
+        "ClaimAndRecordFiles": (
+            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+            {INPUTS["metadata_table_arn"]},
         ),
+        "StoreShipmentEvents": ({"dynamodb:BatchWriteItem"}, {INPUTS["events_table_arn"]}),
         "WriteOwnLogs": (
             {"logs:CreateLogStream", "logs:PutLogEvents"},
             {f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{LOG_GROUP}:*"},

@@ -147,11 +147,19 @@ def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears(plan: P
 # --- topic ---
 
 
-def test_the_topic_is_encrypted_with_the_aws_managed_key_by_default(plan: Plan) -> None:
+def test_the_topic_is_encrypted_with_its_own_key_that_cloudwatch_may_use(plan: Plan) -> None:
     topic = plan["aws_sns_topic.alarms"]
+    key = plan["aws_kms_key.topic[0]"]
+    statements = {s["Sid"]: s for s in json.loads(key["policy"])["Statement"]}
 
     assert topic["name"] == f"shipment-alarms-{ENV}"
-    assert topic["kms_master_key_id"] == "alias/aws/sns"
+    assert plan.unknown["aws_sns_topic.alarms"]["kms_master_key_id"] is True  # the new key's ARN
+    assert plan["aws_kms_alias.topic[0]"]["name"] == f"alias/shipment-alarms-{ENV}"
+    assert key["enable_key_rotation"] is True
+    cloudwatch = statements["CloudWatchAlarmsPublishToTheTopic"]
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert sorted(cloudwatch["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
     assert plan.outputs["alarm_topic_arn"] == TOPIC_ARN
 
 

@@ -35,6 +35,7 @@ NAME_ATTRIBUTE = {
     "aws_sns_topic": "name",
     "aws_cloudwatch_metric_alarm": "alarm_name",
     "aws_cloudwatch_dashboard": "dashboard_name",
+    "aws_kms_alias": "name",
 }
 UNNAMED_TYPES = {
     "aws_s3_bucket_ownership_controls",
@@ -47,6 +48,7 @@ UNNAMED_TYPES = {
     "aws_lambda_function_event_invoke_config",
     "aws_lambda_permission",
     "aws_sns_topic_subscription",
+    "aws_kms_key",  # the alarm topic's own key when no kms_key_arn is given; its alias carries the name
 }
 KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/0f6a1a3e-1111-2222-3333-444455556666"
 SUFFIXES = [".csv", ".csv.gz", ".json", ".jsonl"]
@@ -98,7 +100,7 @@ def test_every_name_carries_the_environment_suffix(plan: Plan) -> None:
         if address.split(".")[2] in NAME_ATTRIBUTE
     }
 
-    assert len(names) == 13  # two tables and three alarms among them
+    assert len(names) == 14  # two tables, three alarms and the topic key alias among them
     assert {address: name for address, name in names.items() if not name.endswith(f"-{ENV}")} == {}
 
 
@@ -266,6 +268,7 @@ def test_the_kms_key_encrypts_bucket_tables_queue_topic_logs_and_function_enviro
         assert table["server_side_encryption"][0] == {"enabled": True, "kms_key_arn": KMS_KEY}
     assert production.one("aws_sqs_queue")["kms_master_key_id"] == KMS_KEY
     assert production.one("aws_sns_topic")["kms_master_key_id"] == KMS_KEY
+    assert production.of_type("aws_kms_key") == {}  # a given key replaces the topic's own
     assert production.one("aws_cloudwatch_log_group")["kms_key_id"] == KMS_KEY
     assert production.one("aws_lambda_function")["kms_key_arn"] == KMS_KEY
 
