@@ -1,0 +1,178 @@
+"""The role the lambda module plans allows every AWS call the real handler makes, and every grant is used.
+
+The handler runs under moto (mock_aws) through scenarios that together take every call path: a PARTIAL file
+with a rejects report, a report large enough to go up in parts, a crash that aborts that upload, a FAILED file,
+a redelivery. Every botocore call is recorded and mapped to the IAM action and resource AWS authorises it
+against; each must be allowed by a statement of the planned role policy. The reverse check keeps the role
+minimal: each S3/DynamoDB action granted is one the handler really uses.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from typing import Any
+
+import botocore.client
+import pytest
+from moto import mock_aws
+
+from tests.unit.support import (
+    ACCOUNT,
+    BUCKET,
+    EVENTS_TABLE,
+    METADATA_TABLE,
+    REGION,
+    SESSION,
+    FaultyDynamoDB,
+    World,
+    as_csv,
+    as_ndjson,
+    create_tables,
+    record,
+)
+
+from .planning import Plan
+
+pytestmark = pytest.mark.terraform
+
+TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/"
+INPUTS = {
+    "environment": "dev",
+    "account_id": ACCOUNT,
+    "region": REGION,
+    "bucket_id": BUCKET,
+    "bucket_arn": f"arn:aws:s3:::{BUCKET}",
+    "metadata_table_name": METADATA_TABLE,
+    "metadata_table_arn": TABLE_ARN + METADATA_TABLE,
+    "events_table_name": EVENTS_TABLE,
+    "events_table_arn": TABLE_ARN + EVENTS_TABLE,
+    "package_path": "build/shipment_processor.zip",
+}
+# S3 operations and the action IAM checks for each (multipart steps are authorised as s3:PutObject).
+S3_ACTIONS = {
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "HeadObject": "s3:GetObject",
+}
+
+
+@pytest.fixture(scope="module")
+def role_policy(workdir) -> list[dict[str, Any]]:
+    plan: Plan = workdir("modules/lambda").plan(**INPUTS)
+    return plan.policy("aws_iam_role_policy.this")["Statement"]
+
+
+def _authorisation(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(IAM action, resource ARN) pairs AWS checks for one API call."""
+    if service == "s3":
+        if operation == "GetObject":
+            action = "s3:GetObjectVersion" if params.get("VersionId") else "s3:GetObject"
+        else:
+            action = S3_ACTIONS[operation]
+        return [(action, f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
+    if service == "dynamodb":
+        tables = list(params["RequestItems"]) if operation == "BatchWriteItem" else [params["TableName"]]
+        return [(f"dynamodb:{operation}", TABLE_ARN + table) for table in tables]
+    raise AssertionError(f"the handler called {service}:{operation}, which this test does not know how to map")
+
+
+@pytest.fixture
+def handler_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
+    """Run the handler's scenarios under mock_aws and return every (action, resource) it needed."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    calls: list[tuple[str, str]] = []
+    recording = [False]
+    real_call = botocore.client.BaseClient._make_api_call
+
+    def record_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if recording[0]:
+            calls.extend(_authorisation(client.meta.service_model.service_name, operation, params))
+        return real_call(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record_call)
+    with mock_aws():
+        s3 = SESSION.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        create_tables(SESSION.client("dynamodb", region_name=REGION))
+        world = World(s3, SESSION.client("dynamodb", region_name=REGION), _NoCapture())
+        _run_every_call_path(world, recording)
+    yield calls
+
+
+class _NoCapture:
+    """World wants a capsys; these scenarios do not look at stdout."""
+
+    def readouterr(self) -> Any:
+        return type("Captured", (), {"out": "", "err": ""})()
+
+
+def _run_every_call_path(world: World, recording: list[bool]) -> None:
+    """Upload as a shipper (not recorded), then invoke the handler (recorded) for each call path."""
+
+    def deliver(event: dict[str, Any], runtime: Any = None) -> None:
+        recording[0] = True
+        try:
+            world.invoke(event, runtime)
+        finally:
+            recording[0] = False
+
+    def invoke(key: str, data: bytes, runtime: Any = None) -> dict[str, Any]:
+        event = world.event((key, world.put(key, data)))
+        deliver(event, runtime)
+        return event
+
+    partial = invoke("incoming/acme/day 1.csv", as_csv([record(1), record(2, status="LOST")]))  # PARTIAL + report
+    deliver(partial)  # redelivery: the finished version is looked up, not reprocessed
+    unversioned = world.put("incoming/acme/no-version.csv", as_csv([record(3)]))
+    unversioned.pop("versionId")  # an event without versionId (versioning suspended) reads the plain key
+    deliver(world.event(("incoming/acme/no-version.csv", unversioned)))
+    invoke("incoming/acme/empty.csv", b"")  # FAILED file
+    big = as_ndjson([record(n, status="LOST", notes="n" * 1000) for n in range(6_000)] + [record(99_999)])
+    invoke("incoming/acme/big.jsonl", big, world.runtime(report_part_bytes=5 * 1024 * 1024))  # multipart report
+    crashing = FaultyDynamoDB(world.dynamodb, fail_after=0, error=RuntimeError("injected crash"))
+    with pytest.raises(Exception, match="injected crash"):  # a crash aborts the half-written report
+        invoke("incoming/acme/crash.jsonl", big, world.runtime(dynamodb=crashing, report_part_bytes=5 * 1024 * 1024))
+
+
+def _allowed(policy: list[dict[str, Any]], action: str, resource: str) -> bool:
+    def as_list(value: str | list[str]) -> list[str]:
+        return [value] if isinstance(value, str) else value
+
+    return any(
+        statement["Effect"] == "Allow"
+        and action in as_list(statement["Action"])
+        and any(fnmatch.fnmatchcase(resource, pattern) for pattern in as_list(statement["Resource"]))
+        for statement in policy
+    )
+
+
+def test_every_call_the_handler_makes_is_allowed_by_the_planned_role(
+    role_policy: list[dict[str, Any]], handler_calls: list[tuple[str, str]]
+) -> None:
+    assert handler_calls, "the scenarios made no AWS calls"
+    denied = sorted({call for call in handler_calls if not _allowed(role_policy, *call)})
+
+    assert denied == []
+
+
+def test_every_s3_and_dynamodb_action_the_role_grants_is_one_the_handler_uses(
+    role_policy: list[dict[str, Any]], handler_calls: list[tuple[str, str]]
+) -> None:
+    granted = {
+        action
+        for statement in role_policy
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        if action.startswith(("s3:", "dynamodb:"))
+    }
+    used = {action for action, _resource in handler_calls}
+
+    assert granted - used == set()
