@@ -46,8 +46,13 @@ def normalise(hcl: str) -> str:
     return re.sub(r"[\s,`]", "", hcl)
 
 
+def config_dir(module: str) -> Path:
+    """A module's directory, or the root configuration's for "."."""
+    return ROOT if module == "." else ROOT / "modules" / module
+
+
 def code_inputs(module: str) -> dict[str, Input]:
-    text = (ROOT / "modules" / module / "variables.tf").read_text()
+    text = (config_dir(module) / "variables.tf").read_text()
     return {
         name: Input(name, description(body), attribute(body, "type") or "any", attribute(body, "default"))
         for name, body in blocks(text, "variable").items()
@@ -55,7 +60,7 @@ def code_inputs(module: str) -> dict[str, Input]:
 
 
 def code_outputs(module: str) -> dict[str, str]:
-    text = (ROOT / "modules" / module / "outputs.tf").read_text()
+    text = (config_dir(module) / "outputs.tf").read_text()
     return {name: description(body) for name, body in blocks(text, "output").items()}
 
 
@@ -77,25 +82,31 @@ def module(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(params=[*MODULES, "."], ids=[*MODULES, "root"])
+def config(request: pytest.FixtureRequest) -> str:
+    """Every configuration whose README carries inputs/outputs tables: the modules and the root."""
+    return request.param
+
+
 def readme(module: str) -> str:
-    return (ROOT / "modules" / module / "README.md").read_text()
+    return (config_dir(module) / "README.md").read_text()
 
 
 def test_there_are_the_four_modules_of_the_design() -> None:
     assert MODULES == ["dynamodb", "lambda", "monitoring", "s3"]
 
 
-def test_every_variable_and_output_has_a_description(module: str) -> None:
-    assert [i.name for i in code_inputs(module).values() if not i.description] == []
-    assert [name for name, text in code_outputs(module).items() if not text] == []
+def test_every_variable_and_output_has_a_description(config: str) -> None:
+    assert [i.name for i in code_inputs(config).values() if not i.description] == []
+    assert [name for name, text in code_outputs(config).items() if not text] == []
 
 
-def test_the_readme_inputs_table_matches_variables_tf(module: str) -> None:
+def test_the_readme_inputs_table_matches_variables_tf(config: str) -> None:
     documented = {
         unquote(name): Input(unquote(name), text, unquote(type_), None if required == "yes" else unquote(default))
-        for name, text, type_, default, required in table(readme(module), "Inputs")
+        for name, text, type_, default, required in table(readme(config), "Inputs")
     }
-    in_code = code_inputs(module)
+    in_code = code_inputs(config)
 
     assert sorted(documented) == sorted(in_code), "README inputs differ from variables.tf"
     for name, expected in in_code.items():
@@ -107,10 +118,10 @@ def test_the_readme_inputs_table_matches_variables_tf(module: str) -> None:
             assert normalise(found.default) == normalise(expected.default), name
 
 
-def test_the_readme_outputs_table_matches_outputs_tf(module: str) -> None:
-    documented = {unquote(name): text for name, text in table(readme(module), "Outputs")}
+def test_the_readme_outputs_table_matches_outputs_tf(config: str) -> None:
+    documented = {unquote(name): text for name, text in table(readme(config), "Outputs")}
 
-    assert documented == code_outputs(module)
+    assert documented == code_outputs(config)
 
 
 def test_the_readme_explains_the_module_with_an_example_call(module: str) -> None:
