@@ -1,0 +1,308 @@
+"""End to end: the real root applied to moto, real sample files uploaded, the real handler run by the local runtime.
+
+Each test states one thing a user would observe through the AWS APIs. The sample files are uploaded once for
+the module (three at a time, as the demo does); the failure tests swap the deployed code for a deliberately
+broken package with `update_function_code` (and shorten the timeout or memory for the slow cases), so the
+retries, limits and failure queue under test are the deployed function's own configuration.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import ENVIRONMENT, Stack
+from tools import local, local_lambda, local_report, metric_math, sample_data
+
+pytestmark = [pytest.mark.slow, pytest.mark.terraform]
+
+DATA = sample_data.DEFAULT_OUT
+MANIFEST = sample_data.load_manifest(DATA)
+FILES = {f["key"]: f for f in MANIFEST["files"]}
+CLEAN_CSV = "incoming/acme-logistics/2025-06-02 manifest.csv"
+PARTIAL_CSV = "incoming/acme-logistics/2025-06-03 manifest+corrections.csv"
+SMALL_CSV = b"shipment_id,status,timestamp\r\nTEST-1,CREATED,2025-06-02T10:00:00Z\r\n"
+
+
+@pytest.fixture(scope="module")
+def uploaded(stack: Stack) -> dict[str, local.UploadResult]:
+    """Every sample file uploaded and delivered through the runtime, by key."""
+    results = stack.uploader.upload_many([(DATA / f["path"], f["key"]) for f in MANIFEST["files"]], workers=3)
+    return {r.key: r for r in results}
+
+
+def _scan(stack: Stack, table: str, **kwargs: Any) -> list[dict[str, Any]]:
+    dynamodb = stack.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    while True:
+        page = dynamodb.scan(TableName=table, **kwargs)
+        items += [local_report.plain(i) for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _events_of(stack: Stack, key: str) -> list[dict[str, Any]]:
+    return _scan(
+        stack,
+        stack.outputs["events_table_name"],
+        FilterExpression="source_file = :f",
+        ExpressionAttributeValues={":f": {"S": key}},
+    )
+
+
+def _utc(timestamp: str) -> str:
+    return dt.datetime.fromisoformat(timestamp).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _metric_sum(stack: Stack, name: str, dimensions: list[dict[str, str]]) -> float:
+    end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    response = stack.client("cloudwatch").get_metric_statistics(
+        Namespace=stack.outputs["metrics_namespace"],
+        MetricName=name,
+        Dimensions=dimensions,
+        StartTime=end - dt.timedelta(minutes=30),
+        EndTime=end,
+        Period=1800,
+        Statistics=["Sum"],
+    )
+    return sum(p["Sum"] for p in response["Datapoints"])
+
+
+@contextmanager
+def deployed_code(stack: Stack, behaviour: str, **configuration: int) -> Iterator[None]:
+    """Deploy a fake package (and configuration) to the function for the duration of a test, then restore."""
+    functions = stack.client("lambda")
+    name = stack.outputs["function_name"]
+    before = functions.get_function_configuration(FunctionName=name)
+    functions.update_function_code(FunctionName=name, ZipFile=stack.packages[behaviour].read_bytes())
+    if configuration:
+        functions.update_function_configuration(FunctionName=name, **configuration)
+    try:
+        yield
+    finally:
+        functions.update_function_code(FunctionName=name, ZipFile=stack.packages["real"].read_bytes())
+        if configuration:
+            functions.update_function_configuration(
+                FunctionName=name, Timeout=before["Timeout"], MemorySize=before["MemorySize"]
+            )
+        after = functions.get_function_configuration(FunctionName=name)
+        assert after["CodeSha256"] == before["CodeSha256"]
+        assert after["Environment"] == before["Environment"]
+
+
+# --------------------------------------------------------------------------------------- the sample files
+
+
+def test_every_sample_file_ends_with_the_outcome_the_contract_prescribes(
+    uploaded: dict[str, local.UploadResult],
+) -> None:
+    for key, sample in FILES.items():
+        item = uploaded[key].item
+        assert item is not None, key
+        expected = sample["expected"]
+        assert item["processing_status"] == expected["processing_status"], (key, item.get("error_message"))
+        if "records_accepted" in expected:
+            assert item["records_accepted"] == expected["records_accepted"], key
+        if "records_rejected" in expected:
+            assert item["records_rejected"] == expected["records_rejected"], key
+        assert item["records_accepted"] + item["records_rejected"] == item["records_total"], key
+        assert item["environment"] == ENVIRONMENT
+        assert item["shipper"] == sample["shipper"]
+        assert item["version_id"] == uploaded[key].obj.version_id
+
+
+def test_each_file_ran_once_within_the_deployed_memory(uploaded: dict[str, local.UploadResult], stack: Stack) -> None:
+    memory = stack.client("lambda").get_function_configuration(FunctionName=stack.outputs["function_name"])[
+        "MemorySize"
+    ]
+    for result in uploaded.values():
+        assert result.attempts == 1
+        assert 20 < (result.peak_rss_mb or 0) < memory
+
+
+def test_a_failed_file_says_why(uploaded: dict[str, local.UploadResult]) -> None:
+    item = uploaded["incoming/initech/legacy export utf16.csv"].item
+    assert item is not None
+    assert "UTF-16" in item["error_message"] or "UTF-8" in item["error_message"]
+
+
+def test_events_table_holds_exactly_the_accepted_updates_of_a_file(
+    uploaded: dict[str, local.UploadResult], stack: Stack
+) -> None:
+    rows = list(csv.DictReader(io.StringIO((DATA / FILES[CLEAN_CSV]["path"]).read_text())))
+    stored = _events_of(stack, CLEAN_CSV)
+    assert {(e["shipment_id"], e["timestamp"], e["status"]) for e in stored} == {
+        (r["shipment_id"], _utc(r["timestamp"]), r["status"]) for r in rows
+    }
+    for event in stored:  # the sort key: UTC time first (newest-first queries), then the status
+        assert event["event_key"].startswith(event["timestamp"][:19])
+        assert event["event_key"].endswith(f"Z#{event['status']}")
+    first = next(
+        e for e in stored if e["shipment_id"] == rows[0]["shipment_id"] and e["timestamp"] == _utc(rows[0]["timestamp"])
+    )
+    assert (first["carrier"], first["location"], first["tracking_number"]) == (
+        rows[0]["carrier"],
+        rows[0]["location"],
+        rows[0]["tracking_number"],
+    )
+    assert first["source_version"] == uploaded[CLEAN_CSV].obj.version_id
+
+
+def test_rejected_records_are_not_stored_and_are_listed_with_reasons(
+    uploaded: dict[str, local.UploadResult], stack: Stack
+) -> None:
+    item = uploaded[PARTIAL_CSV].item
+    assert item is not None
+    assert item["rejects_key"] == f"rejected/{PARTIAL_CSV}.errors.jsonl"
+    body = stack.client("s3").get_object(Bucket=stack.outputs["bucket_name"], Key=item["rejects_key"])["Body"]
+    report = [json.loads(line) for line in body.read().decode().splitlines()]
+    assert [r["line"] for r in report] == FILES[PARTIAL_CSV]["expected"]["rejected_lines"]
+    assert all(r["reason"] for r in report)
+    assert len(_events_of(stack, PARTIAL_CSV)) == item["records_accepted"]
+
+
+def test_followed_shipments_show_their_latest_status(uploaded: dict[str, local.UploadResult], stack: Stack) -> None:
+    for shipment_id, expected in MANIFEST["featured_shipments"].items():
+        latest = local_report.latest_status(stack.client("dynamodb"), stack.outputs["events_table_name"], shipment_id)
+        assert latest is not None
+        assert (latest["status"], latest["timestamp"]) == (expected["status"], _utc(expected["timestamp"]))
+
+
+def test_metrics_reach_cloudwatch_under_the_alarms_dimensions(
+    uploaded: dict[str, local.UploadResult], stack: Stack
+) -> None:
+    cloudwatch = stack.client("cloudwatch")
+    alarm = cloudwatch.describe_alarms(AlarmNames=[stack.outputs["failure_rate_alarm_name"]])["MetricAlarms"][0]
+    dimension_sets = [q["MetricStat"]["Metric"]["Dimensions"] for q in alarm["Metrics"] if "MetricStat" in q]
+    assert dimension_sets == [[{"Name": "Environment", "Value": ENVIRONMENT}]] * 2
+    dimensions = dimension_sets[0]
+    items = [r.item or {} for r in uploaded.values()]
+    failed = sum(i.get("processing_status") == "FAILED" for i in items)
+    assert _metric_sum(stack, "ProcessingSuccess", dimensions) == len(items) - failed
+    assert _metric_sum(stack, "ProcessingFailure", dimensions) == failed
+    assert _metric_sum(stack, "RecordsAccepted", dimensions) == sum(i["records_accepted"] for i in items)
+    assert _metric_sum(stack, "RecordsRejected", dimensions) == sum(i["records_rejected"] for i in items)
+
+
+def test_the_failure_rate_alarm_sees_one_failed_file_in_seven(
+    uploaded: dict[str, local.UploadResult], stack: Stack
+) -> None:
+    evaluation = metric_math.evaluate_alarm(stack.client("cloudwatch"), stack.outputs["failure_rate_alarm_name"])
+    assert evaluation.inputs == {"success": 6.0, "failure": 1.0}
+    assert evaluation.value == pytest.approx(100 / 7)
+    assert evaluation.state == "ALARM"
+
+
+# ------------------------------------------------------------------------------------------- idempotency
+
+
+def test_a_duplicate_delivery_changes_nothing(uploaded: dict[str, local.UploadResult], stack: Stack) -> None:
+    dynamodb = stack.client("dynamodb")
+    s3 = stack.client("s3")
+    rejects_key = f"rejected/{PARTIAL_CSV}.errors.jsonl"
+    items_before = local_report.metadata_items(dynamodb, stack.outputs["metadata_table_name"], PARTIAL_CSV)
+    events_before = sorted(e["event_key"] + e["shipment_id"] for e in _events_of(stack, PARTIAL_CSV))
+    rejects_before = s3.get_object(Bucket=stack.outputs["bucket_name"], Key=rejects_key)["Body"].read()
+    dimensions = [{"Name": "Environment", "Value": ENVIRONMENT}]
+    successes_before = _metric_sum(stack, "ProcessingSuccess", dimensions)
+
+    again = stack.uploader.redeliver(PARTIAL_CSV)
+
+    assert again.delivery is not None
+    assert again.delivery.invocations[0].event == uploaded[PARTIAL_CSV].delivery.invocations[0].event
+    assert [f["status"] for f in again.delivery.invocations[0].attempts[0].payload["files"]] == ["DUPLICATE"]
+    assert local_report.metadata_items(dynamodb, stack.outputs["metadata_table_name"], PARTIAL_CSV) == items_before
+    assert sorted(e["event_key"] + e["shipment_id"] for e in _events_of(stack, PARTIAL_CSV)) == events_before
+    assert s3.get_object(Bucket=stack.outputs["bucket_name"], Key=rejects_key)["Body"].read() == rejects_before
+    assert _metric_sum(stack, "ProcessingSuccess", dimensions) == successes_before
+
+
+def test_uploading_processed_content_again_is_skipped(uploaded: dict[str, local.UploadResult], stack: Stack) -> None:
+    result = stack.uploader.upload(DATA / FILES[CLEAN_CSV]["path"], CLEAN_CSV)
+    assert (result.action, result.delivery) == ("skipped", None)
+    versions = stack.client("s3").list_object_versions(Bucket=stack.outputs["bucket_name"], Prefix=CLEAN_CSV)
+    assert len(versions["Versions"]) == 1
+
+
+def test_a_key_with_unicode_and_plus_is_decoded_as_uploaded(stack: Stack, tmp_path: Path) -> None:
+    key = "incoming/acme-logistics/état 2025+06.csv"
+    source = tmp_path / "file.csv"
+    source.write_bytes(SMALL_CSV)
+    result = stack.uploader.upload(source, key)
+    assert result.delivery is not None
+    event_key = result.delivery.invocations[0].event["Records"][0]["s3"]["object"]["key"]
+    assert event_key == "incoming/acme-logistics/%C3%A9tat+2025%2B06.csv"
+    assert result.item is not None
+    assert (result.item["filename"], result.item["processing_status"]) == (key, "SUCCESS")
+
+
+# ---------------------------------------------------------------------------------------------- failures
+
+
+def _upload_small(stack: Stack, key: str) -> local_lambda.Delivery:
+    return stack.runtime.put_and_deliver(stack.outputs["bucket_name"], key, SMALL_CSV)
+
+
+def _only_failure_record(stack: Stack, key: str) -> dict[str, Any]:
+    records = stack.drain_failure_queue()
+    assert len(records) == 1
+    record = records[0]
+    assert record["requestPayload"]["Records"][0]["s3"]["object"]["key"] == local_lambda.event_key(key)
+    return record
+
+
+def test_a_function_that_always_crashes_ends_in_the_failure_queue_after_three_attempts(stack: Stack) -> None:
+    stack.drain_failure_queue()
+    key = "incoming/acme-logistics/crash.csv"
+    with deployed_code(stack, "raises"):
+        delivery = _upload_small(stack, key)
+    (invocation,) = delivery.invocations
+    assert [a.outcome for a in invocation.attempts] == ["error", "error", "error"]
+    record = _only_failure_record(stack, key)
+    assert record["version"] == "1.0"
+    assert record["requestContext"] == {
+        "requestId": invocation.request_id,
+        "functionArn": f"{stack.outputs['function_arn']}:$LATEST",
+        "condition": "RetriesExhausted",
+        "approximateInvokeCount": 3,
+    }
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+    assert record["responsePayload"]["errorMessage"] == "simulated persistent DynamoDB throttling"
+    assert record["requestPayload"] == invocation.event
+    metadata = local_report.metadata_items(stack.client("dynamodb"), stack.outputs["metadata_table_name"], key)
+    assert metadata == []
+
+
+def test_a_function_past_its_timeout_is_stopped_and_retried(stack: Stack) -> None:
+    stack.drain_failure_queue()
+    key = "incoming/acme-logistics/slow.csv"
+    with deployed_code(stack, "sleeps", Timeout=2):
+        delivery = _upload_small(stack, key)
+    attempts = delivery.invocations[0].attempts
+    assert [a.outcome for a in attempts] == ["timeout"] * 3
+    assert all(2000 <= a.duration_ms < 3500 for a in attempts)
+    record = _only_failure_record(stack, key)
+    assert record["responsePayload"]["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 2.00 seconds" in record["responsePayload"]["errorMessage"]
+
+
+def test_a_function_past_its_memory_is_stopped_and_retried(stack: Stack) -> None:
+    stack.drain_failure_queue()
+    key = "incoming/acme-logistics/hoard.csv"
+    with deployed_code(stack, "allocates", MemorySize=128):
+        delivery = _upload_small(stack, key)
+    attempts = delivery.invocations[0].attempts
+    assert [a.outcome for a in attempts] == ["out_of_memory"] * 3
+    assert all(128 < a.peak_rss_mb < 128 + 160 for a in attempts)
+    record = _only_failure_record(stack, key)
+    assert record["responsePayload"]["errorType"] == "Runtime.OutOfMemory"

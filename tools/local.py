@@ -1,0 +1,361 @@
+"""Command line for the local system: deploy it, upload shipment files through it, see what it did.
+
+    python -m tools.local up                      package + local AWS + terraform apply (idempotent)
+    python -m tools.local upload FILE... [--shipper NAME] [--key KEY] [--force] [--workers N]
+    python -m tools.local redeliver KEY [--version-id ID]     deliver an object's event again (a duplicate)
+    python -m tools.local status [--shipment ID]... [--limit N]
+    python -m tools.local logs [--lines N]
+    python -m tools.local down [--purge]          stop the local AWS (--purge: also delete build/local)
+
+`upload` puts each file under `incoming/<shipper>/<file name>` (or KEY) and delivers its S3 event through the
+local Lambda runtime (`tools.local_lambda`), several files in parallel with a progress display on stderr. A
+file whose content is already in the bucket with a finished metadata item is skipped (nothing is reprocessed);
+`--force` uploads it again as a new object version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import shutil
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tools import local_aws, local_deploy, local_lambda, local_report, package, sample_data, tfwork
+from tools.progress import Progress
+
+DEFAULT_STATE_DIR = local_aws.DEFAULT_STATE_DIR
+DEFAULT_WORKERS = 3
+DEFAULT_SHIPPER = "local-shipper"
+
+
+@dataclasses.dataclass
+class UploadResult:
+    """One file's trip: what was done this time and what the metadata table says about its version."""
+
+    key: str
+    action: str  # processed | skipped | redelivered
+    obj: local_lambda.S3Object | None
+    delivery: local_lambda.Delivery | None
+    item: dict[str, Any] | None
+
+    @property
+    def attempts(self) -> int:
+        return sum(len(i.attempts) for i in self.delivery.invocations) if self.delivery else 0
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        if not self.delivery or not self.delivery.invocations:
+            return None
+        return max(i.peak_rss_mb for i in self.delivery.invocations)
+
+    def summary(self) -> str:
+        if self.item is None:
+            failed = self.delivery and not self.delivery.succeeded
+            return "failed every attempt: sent to the failure queue" if failed else "no metadata item"
+        text = (
+            f"{self.item.get('processing_status')} {self.item.get('records_accepted', 0)} accepted, "
+            f"{self.item.get('records_rejected', 0)} rejected"
+        )
+        if self.action == "skipped":
+            return text + " (already processed: skipped)"
+        peak = self.peak_rss_mb
+        return text + f", {self.attempts} attempt(s)" + (f", peak {peak:.0f} MB" if peak else "")
+
+
+def default_key(path: Path, shipper: str | None) -> str:
+    """incoming/<shipper>/<file name>; the shipper defaults to the folder under examples/data, if it is there."""
+    if shipper is None:
+        try:
+            shipper = path.resolve().relative_to(sample_data.DEFAULT_OUT).parts[0]
+        except ValueError:
+            shipper = DEFAULT_SHIPPER
+        if shipper == path.name:
+            shipper = DEFAULT_SHIPPER
+    return f"incoming/{shipper}/{path.name}"
+
+
+class Uploader:
+    """Uploads files to the deployed bucket and delivers their events, skipping what is already processed."""
+
+    def __init__(self, deployment: local_deploy.Deployment, runtime: local_lambda.LocalLambda) -> None:
+        self.outputs = deployment.outputs
+        self.runtime = runtime
+        self.dynamodb = local_lambda.aws_client("dynamodb", deployment.endpoint, runtime.region)
+
+    @property
+    def bucket(self) -> str:
+        return str(self.outputs["bucket_name"])
+
+    def metadata(self, key: str, version_id: str | None) -> dict[str, Any] | None:
+        return local_report.metadata_for_version(self.dynamodb, self.outputs["metadata_table_name"], key, version_id)
+
+    def upload(self, path: Path, key: str, force: bool = False) -> UploadResult:
+        """Upload and deliver one file, unless this content is already there and processed."""
+        body = path.read_bytes()
+        if not force:
+            existing = self._same_content(key, body)
+            if existing is not None:
+                item = self.metadata(key, existing.version_id)
+                if item is not None and item.get("processing_status") in local_report.FINAL_STATUSES:
+                    return UploadResult(key, "skipped", existing, None, item)
+                delivery = self.runtime.deliver(existing)  # uploaded before, never finished: deliver again
+                return UploadResult(key, "redelivered", existing, delivery, self.metadata(key, existing.version_id))
+        delivery = self.runtime.put_and_deliver(self.bucket, key, body)
+        return UploadResult(key, "processed", delivery.obj, delivery, self.metadata(key, delivery.obj.version_id))
+
+    def redeliver(self, key: str, version_id: str | None = None) -> UploadResult:
+        """Deliver the event of an object version again, as S3's at-least-once delivery sometimes does."""
+        obj = self.runtime.existing_object(self.bucket, key, version_id)
+        delivery = self.runtime.deliver(obj)
+        return UploadResult(key, "redelivered", obj, delivery, self.metadata(key, obj.version_id))
+
+    def _same_content(self, key: str, body: bytes) -> local_lambda.S3Object | None:
+        try:
+            head = self.runtime.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        if head["ETag"].strip('"') != hashlib.md5(body, usedforsecurity=False).hexdigest():
+            return None
+        return self.runtime.existing_object(self.bucket, key, head.get("VersionId"))
+
+    def upload_many(
+        self,
+        files: Sequence[tuple[Path, str]],
+        workers: int = DEFAULT_WORKERS,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> list[UploadResult]:
+        """Upload several files in parallel (as several shippers would), in the order given."""
+        progress = progress or Progress(len(files), "uploading and processing")
+
+        def one(path: Path, key: str) -> UploadResult:
+            progress.start(key)
+            result = self.upload(path, key, force)
+            progress.finish(key, result.summary())
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [pool.submit(one, path, key) for path, key in files]
+            results = [f.result() for f in futures]
+        progress.close()
+        return results
+
+
+def runtime_for(
+    deployment: local_deploy.Deployment, state_dir: Path, packages: Sequence[Path] = (local_lambda.DEFAULT_PACKAGE,)
+) -> local_lambda.LocalLambda:
+    return local_lambda.LocalLambda(deployment.endpoint, packages=packages, state_dir=state_dir)
+
+
+def bring_up(state_dir: Path, force: bool = False, skip_lifecycle: bool = False) -> local_deploy.Deployment:
+    """Package, start the local AWS (or reuse it) and apply the root to it (skipped when unchanged)."""
+    built = package.build()
+    server = local_aws.start(state_dir)
+    print(
+        f"local AWS at {server.endpoint} (pid {server.pid}); package {built} "
+        f"(CodeSha256 {local_lambda.code_sha256(built)})"
+    )
+    return local_deploy.deploy(server.endpoint, state_dir, package=built, force=force, skip_lifecycle=skip_lifecycle)
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    deployment = bring_up(args.state_dir, args.force, args.skip_lifecycle)
+    for name in ("bucket_name", "function_name", "metadata_table_name", "events_table_name", "failure_queue_url"):
+        print(f"  {name:<20} {deployment.outputs[name]}")
+    print(
+        "to use the AWS CLI or boto3 against it:\n  export AWS_ENDPOINT_URL="
+        + deployment.endpoint
+        + " AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION="
+        + tfwork.LOCAL_REGION
+    )
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    if args.key and len(args.files) > 1:
+        raise SystemExit("--key names one object: give a single FILE with it")
+    deployment = local_deploy.load(args.state_dir)
+    uploader = Uploader(deployment, runtime_for(deployment, args.state_dir))
+    files = [(path, args.key or default_key(path, args.shipper)) for path in args.files]
+    results = uploader.upload_many(files, workers=args.workers, force=args.force)
+    print(files_table(results))
+    return 0 if all(r.item is not None for r in results) else 1
+
+
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    deployment = local_deploy.load(args.state_dir)
+    uploader = Uploader(deployment, runtime_for(deployment, args.state_dir))
+    result = uploader.redeliver(args.key, args.version_id)
+    print(f"{result.key}: {result.summary()}")
+    if result.delivery:
+        for invocation in result.delivery.invocations:
+            for attempt in invocation.attempts:
+                print(f"  attempt {attempt.number}: {attempt.outcome}, payload {attempt.payload}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    deployment = local_deploy.load(args.state_dir)
+    print("\n".join(status_lines(deployment, args.shipment, args.limit)))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    deployment = local_deploy.load(args.state_dir)
+    log = args.state_dir / "logs" / f"{deployment.outputs['function_name']}.log"
+    if not log.is_file():
+        print(f"no invocations yet ({log})")
+        return 0
+    print("\n".join(log.read_text().splitlines()[-args.lines :]))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    print("local AWS stopped" if local_aws.stop(args.state_dir) else "local AWS was not running")
+    if args.purge and args.state_dir.exists():
+        shutil.rmtree(args.state_dir)
+        print(f"removed {args.state_dir}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- views
+
+
+def files_table(results: Sequence[UploadResult]) -> str:
+    rows = []
+    for r in results:
+        item = r.item or {}
+        duration = item.get("processing_duration")
+        rows.append(
+            [
+                r.key,
+                item.get("processing_status", "-" if r.delivery and r.delivery.succeeded else "NOT PROCESSED"),
+                item.get("records_accepted", "-"),
+                item.get("records_rejected", "-"),
+                f"{duration / 1000:.2f} s" if isinstance(duration, int | float) else "-",
+                r.attempts or "-",
+                f"{r.peak_rss_mb:.0f} MB" if r.peak_rss_mb else "-",
+                r.action,
+            ]
+        )
+    return local_report.table(
+        ["file", "outcome", "accepted", "rejected", "duration", "attempts", "peak RSS", "this run"],
+        rows,
+        right=(2, 3, 4, 5, 6),
+    )
+
+
+def status_lines(deployment: local_deploy.Deployment, shipments: Sequence[str], limit: int) -> list[str]:
+    """Recent files, shipments' latest status, the failure-rate alarm's inputs and the failure queue depth."""
+    out = deployment.outputs
+    endpoint = deployment.endpoint
+    dynamodb = local_lambda.aws_client("dynamodb", endpoint)
+    lines = [
+        f"local deployment at {endpoint} (environment {deployment.environment}), bucket {out['bucket_name']}",
+        "",
+        f"recent files ({out['metadata_table_name']}):",
+    ]
+    items = local_report.recent_files(dynamodb, out["metadata_table_name"], limit)
+    rows = [
+        [
+            i["filename"],
+            i.get("upload_timestamp"),
+            i.get("processing_status"),
+            i.get("records_accepted"),
+            i.get("records_rejected"),
+            i.get("processing_duration"),
+            i.get("rejects_key") or "",
+        ]
+        for i in items
+    ]
+    lines.append(
+        local_report.table(
+            ["file", "uploaded (event time)", "outcome", "accepted", "rejected", "ms", "rejects report"],
+            rows,
+            right=(3, 4, 5),
+        )
+        if rows
+        else "  (none yet)"
+    )
+    for shipment in shipments:
+        latest = local_report.latest_status(dynamodb, out["events_table_name"], shipment)
+        lines.append(
+            f"shipment {shipment}: "
+            + (
+                f"{latest['status']} at {latest['timestamp']} (from {latest.get('source_file')})"
+                if latest
+                else "no events"
+            )
+        )
+    lines.append("")
+    lines += local_report.describe_alarm(
+        local_report.alarm(local_lambda.aws_client("cloudwatch", endpoint), out["failure_rate_alarm_name"])
+    )
+    visible, in_flight = local_report.queue_depth(local_lambda.aws_client("sqs", endpoint), out["failure_queue_url"])
+    lines.append(f"failure queue: {visible} message(s) visible, {in_flight} in flight ({out['failure_queue_url']})")
+    return lines
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m tools.local", description=__doc__.splitlines()[0])
+    root.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="package, start the local AWS and apply the Terraform (idempotent)")
+    up.add_argument("--force", action="store_true", help="apply even if nothing changed")
+    up.add_argument("--skip-lifecycle", action="store_true", help="leave out the slow-to-apply S3 lifecycle rules")
+    up.set_defaults(func=cmd_up)
+
+    upload = commands.add_parser("upload", help="upload files and deliver their events to the function")
+    upload.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    upload.add_argument(
+        "--shipper", help=f"path segment after incoming/ (default: the examples/data folder, else {DEFAULT_SHIPPER})"
+    )
+    upload.add_argument("--key", help="the whole object key (one FILE only)")
+    upload.add_argument("--force", action="store_true", help="upload a new version even if already processed")
+    upload.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="files delivered in parallel")
+    upload.set_defaults(func=cmd_upload)
+
+    redeliver = commands.add_parser("redeliver", help="deliver an existing object's event again (a duplicate)")
+    redeliver.add_argument("key")
+    redeliver.add_argument("--version-id")
+    redeliver.set_defaults(func=cmd_redeliver)
+
+    status = commands.add_parser("status", help="recent files, shipments, alarm inputs, failure queue")
+    status.add_argument("--shipment", action="append", default=[], metavar="ID")
+    status.add_argument("--limit", type=int, default=20)
+    status.set_defaults(func=cmd_status)
+
+    logs = commands.add_parser("logs", help="the function's recent log lines")
+    logs.add_argument("--lines", type=int, default=40)
+    logs.set_defaults(func=cmd_logs)
+
+    down = commands.add_parser("down", help="stop the local AWS")
+    down.add_argument("--purge", action="store_true", help="also delete the state directory")
+    down.set_defaults(func=cmd_down)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (local_deploy.NotDeployedError, local_lambda.PackageMismatchError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
