@@ -23,7 +23,7 @@ TF_VAR_ARGS   := -var environment=$(ENV) $(if $(TFVARS),-var-file=$(TFVARS))
 PACKAGE       := $(BUILD)/shipment_processor.zip
 export TF_PLUGIN_MIRROR
 
-.PHONY: help venv package init plan apply destroy fmt lint checkov test test-fast local-up local-down demo demo-down bench clean
+.PHONY: help venv package init plan apply destroy fmt lint checkov test test-fast local-up local-down demo demo-down quickstart bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,13 +61,13 @@ apply: plan ## apply the plan made by `make plan`
 destroy: init ## destroy ENV's resources (asks for confirmation)
 	$(TF) destroy $(TF_VAR_ARGS) $(TF_ARGS)
 
-fmt: venv ## format Terraform and Python
-	terraform fmt -recursive
+fmt: venv $(TF_CLI_CONFIG) ## format Terraform and Python
+	$(TF) fmt -recursive
 	$(VENV)/bin/ruff format lambda_src tests tools
 	$(VENV)/bin/ruff check --fix lambda_src tests tools
 
 lint: venv $(TF_CLI_CONFIG) checkov ## fmt -check, validate, ruff, checkov
-	terraform fmt -check -recursive
+	$(TF) fmt -check -recursive
 	$(PY) -m tools.validate
 	$(VENV)/bin/ruff check .
 
@@ -85,6 +85,20 @@ local-up: venv ## start the local AWS (moto server on a free loopback port; reus
 
 local-down: venv ## stop the local AWS
 	$(PY) -m tools.local_aws down
+
+demo: package ## the whole system on a local AWS: deploy, upload examples/data, report (run it twice: nothing is reprocessed)
+	$(PY) -m tools.demo
+
+demo-down: ## stop the local AWS and delete build/local (the demo's state)
+	$(PYTHON) -m tools.local_aws down
+	rm -rf $(BUILD)/local
+
+quickstart: venv ## run the README's quick start (make demo, twice) in a scratch copy of the repo, as CI does
+	mkdir -p $(BUILD)/tmp
+	QUICKSTART=1 TMPDIR=$(abspath $(BUILD))/tmp $(VENV)/bin/pytest -p no:cacheprovider tests/integration/test_quickstart.py
+
+bench: venv ## speed and memory vs baselines, as ratios (< 10 min; inputs cached in build/bench/); table -> build/bench.md
+	$(PY) -m tools.bench $(BENCH_ARGS)
 
 clean: ## remove build outputs (not the virtualenvs)
 	rm -rf $(BUILD) .pytest_cache .coverage
