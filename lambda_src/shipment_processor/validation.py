@@ -9,10 +9,11 @@ act on; nothing here raises for bad data or touches AWS.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 STATUSES: tuple[str, ...] = (
     "CREATED",
@@ -41,6 +42,8 @@ _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
     r"(?:(?P<zulu>[Zz])|(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2}))?"
 )
+_CANONICAL_UTC = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+_REQUIRED_SET = frozenset(REQUIRED_FIELDS)
 _TIMESTAMP_EXAMPLE = "e.g. 2026-03-01T14:30:00Z or 2026-03-01T14:30:00+01:00"
 
 
@@ -87,16 +90,25 @@ def validate_record(pairs: Iterable[tuple[str, object]], now: datetime) -> Shipm
     required: dict[str, object] = {}
     optional: list[tuple[str, str]] = []
     for raw_name, value in pairs:
-        name = raw_name.strip().lower()
+        name, name_problem = _NAMES.get(raw_name) or _field_name(raw_name)
         if name in seen:
             spellings = "" if seen[name] == raw_name else f" ('{_show(seen[name])}', '{_show(raw_name)}')"
             problems.append(f"field '{_show(name)}' appears more than once{spellings}")
             continue
         seen[name] = raw_name
-        if name in REQUIRED_FIELDS:
+        if name in _REQUIRED_SET:
             required[name] = value
             continue
-        problem, text = _optional_field(name, value)
+        if name_problem:
+            problems.append(name_problem)
+            continue
+        # Fast path for the common case, plain ASCII text; anything else takes the full check below.
+        if value.__class__ is str and value.isascii() and len(value) <= MAX_FIELD_BYTES:  # type: ignore[union-attr]
+            text = value.strip()  # type: ignore[union-attr]
+            if text:
+                optional.append((name, text))
+            continue
+        problem, text = _optional_value(name, value)
         if problem:
             problems.append(problem)
         elif text is not None:
@@ -111,7 +123,7 @@ def validate_record(pairs: Iterable[tuple[str, object]], now: datetime) -> Shipm
         else:
             problems.append(f"shipment_id '{_show(shipment_id)}' may only contain A-Z, a-z, 0-9, '_' and '-'")
     status = _required_text("status", required, problems)
-    if status is not None:
+    if status is not None and status not in _STATUS_SET:
         normalised = _STATUS_SEPARATORS.sub("_", status).upper()
         if normalised in _STATUS_SET:
             status = normalised
@@ -128,11 +140,29 @@ def validate_record(pairs: Iterable[tuple[str, object]], now: datetime) -> Shipm
     return ShipmentUpdate(shipment_id, status, timestamp, tuple(optional))
 
 
+# Field names repeat on every record of a file: their normalised form and any problem are computed once.
+_NAMES: dict[str, tuple[str, str | None]] = {}
+_NAMES_MAX = 4096  # entries of at most _NAME_CACHE_CHARS characters: a bounded cache whatever the files hold
+_NAME_CACHE_CHARS = 64
+
+
+def _field_name(raw_name: str) -> tuple[str, str | None]:
+    name = raw_name.strip().lower()
+    entry = (name, None if name in _REQUIRED_SET else _name_problem(name))
+    if len(raw_name) <= _NAME_CACHE_CHARS and len(_NAMES) < _NAMES_MAX:
+        _NAMES[raw_name] = entry
+    return entry
+
+
 def _required_text(name: str, required: dict[str, object], problems: list[str]) -> str | None:
     if name not in required:
         problems.append(f"missing required field '{name}'")
         return None
     value = required[name]
+    if value.__class__ is str:
+        text = value.strip()  # type: ignore[union-attr]
+        if text:
+            return text
     if value is None or (isinstance(value, str) and not isinstance(value, NonFiniteNumber) and not value.strip()):
         problems.append(f"required field '{name}' is empty")
         return None
@@ -142,16 +172,21 @@ def _required_text(name: str, required: dict[str, object], problems: list[str]) 
     return value.strip()
 
 
-def _optional_field(name: str, value: object) -> tuple[str | None, str | None]:
-    """Return (problem, text) for an optional field; text None means the field is absent."""
+def _name_problem(name: str) -> str | None:
+    """Why an optional field's (normalised) name is not allowed, or None."""
     if not name:
-        return "a field has an empty name", None
+        return "a field has an empty name"
     if not _utf8_ok(name):
-        return f"field name '{_show(name)}' contains an unpaired surrogate escape (\\ud800-\\udfff)", None
+        return f"field name '{_show(name)}' contains an unpaired surrogate escape (\\ud800-\\udfff)"
     if len(name.encode()) > MAX_FIELD_NAME_BYTES:
-        return f"field name '{_show(name)}' is longer than {MAX_FIELD_NAME_BYTES} bytes", None
+        return f"field name '{_show(name)}' is longer than {MAX_FIELD_NAME_BYTES} bytes"
     if name in RESERVED_FIELDS:
-        return f"field '{name}' is reserved for the processor's own attributes; rename it", None
+        return f"field '{name}' is reserved for the processor's own attributes; rename it"
+    return None
+
+
+def _optional_value(name: str, value: object) -> tuple[str | None, str | None]:
+    """Return (problem, text) for the value of an optional field; text None means the field is absent."""
     if value is None:
         return None, None
     if isinstance(value, NonFiniteNumber):
@@ -175,6 +210,16 @@ def _optional_field(name: str, value: object) -> tuple[str | None, str | None]:
 
 
 def _timestamp(value: str, now: datetime, problems: list[str]) -> str | None:
+    fast = _CANONICAL_UTC.fullmatch(value)
+    if (
+        fast is not None
+        and fast[2] < "24"
+        and fast[3] < "60"
+        and fast[4] < "60"
+        and _real_date(fast[1])
+        and value[:19] <= _latest_second(now)
+    ):
+        return value  # already canonical UTC, a real moment, not in the future: what the full path returns
     match = _TIMESTAMP.fullmatch(value)
     if match is None:
         problems.append(f"timestamp '{_show(value)}' is not ISO 8601 with an offset ({_TIMESTAMP_EXAMPLE})")
@@ -215,6 +260,34 @@ def _timestamp(value: str, now: datetime, problems: list[str]) -> str | None:
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
         f"{'.' + fraction if fraction else ''}Z"
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_date(text: str) -> bool:
+    """``YYYY-MM-DD`` (ASCII digits) names a day that exists."""
+    try:
+        date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+_latest: tuple[datetime, str] | None = None
+
+
+def _latest_second(now: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of now + 24 h in UTC, cut to the second; cached for the ``now`` of one file.
+
+    A timestamp with whole seconds is after now + 24 h exactly when its text sorts after this one.
+    """
+    global _latest  # noqa: PLW0603 - a one-entry cache: every record of a file has the same ``now``
+    cached = _latest
+    if cached is not None and cached[0] is now:
+        return cached[1]
+    limit = (now + MAX_FUTURE).astimezone(UTC)
+    text = f"{limit.year:04d}-{limit.month:02d}-{limit.day:02d}T{limit.hour:02d}:{limit.minute:02d}:{limit.second:02d}"
+    _latest = (now, text)
+    return text
 
 
 def _json_type(value: object) -> str:

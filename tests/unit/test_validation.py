@@ -214,6 +214,13 @@ def test_valid_record_keeps_optional_fields_in_file_order_as_trimmed_text() -> N
     assert outcome.event_key == "2026-03-01T10:00:00.000000000Z#DELIVERED"
 
 
+def test_an_optional_field_of_only_unicode_whitespace_is_absent_not_empty_text() -> None:
+    outcome = validate_record([*VALID.items(), ("note", "\u3000\u00a0 "), ("depot", "Zürich ")], NOW)
+
+    assert isinstance(outcome, ShipmentUpdate), outcome
+    assert outcome.fields == (("depot", "Zürich"),)
+
+
 def test_event_keys_sort_in_time_order_whatever_the_fraction_precision() -> None:
     instants = [
         "2026-03-01T10:00:00Z",
