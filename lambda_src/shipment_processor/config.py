@@ -30,7 +30,7 @@ class Limits:
     max_object_bytes: int = 536_870_912
     max_decompressed_bytes: int = 2_147_483_648
     max_record_bytes: int = 65_536
-    max_records: int = 2_000_000
+    max_records: int = 10_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class Settings:
                 max_object_bytes=reader.get("MAX_OBJECT_BYTES", "536870912", _int_between(1, 5 * 1024**4)),
                 max_decompressed_bytes=reader.get("MAX_DECOMPRESSED_BYTES", "2147483648", _int_between(1, 2**50)),
                 max_record_bytes=reader.get("MAX_RECORD_BYTES", "65536", _int_between(64, 1_048_576)),
-                max_records=reader.get("MAX_RECORDS", "2000000", _int_between(1, 10**9)),
+                max_records=reader.get("MAX_RECORDS", "10000000", _int_between(1, 10**9)),
             ),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
             claim_timeout_s=reader.get("CLAIM_TIMEOUT_S", "900", _int_between(1, 86_400)),

@@ -256,7 +256,7 @@ variable "max_record_bytes" {
 variable "max_records" {
   description = "MAX_RECORDS: most records processed from one file."
   type        = number
-  default     = 2000000
+  default     = 10000000
   nullable    = false
 
   validation {

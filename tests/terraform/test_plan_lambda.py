@@ -85,7 +85,7 @@ def test_the_function_environment_is_exactly_the_handler_contract(plan: Plan) ->
         "MAX_OBJECT_BYTES": "536870912",
         "MAX_DECOMPRESSED_BYTES": "2147483648",
         "MAX_RECORD_BYTES": "65536",
-        "MAX_RECORDS": "2000000",
+        "MAX_RECORDS": "10000000",
         "LOG_LEVEL": "INFO",
     }
 

@@ -20,7 +20,7 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
             max_object_bytes=536_870_912,
             max_decompressed_bytes=2_147_483_648,
             max_record_bytes=65_536,
-            max_records=2_000_000,
+            max_records=10_000_000,
         ),
         log_level="INFO",
         claim_timeout_s=900,
