@@ -65,14 +65,3 @@ def scratch_modules(moto_endpoint: str, pytestconfig: pytest.Config) -> Path:
         if module.is_dir():
             (module / "local_provider.tf").write_text(tfwork.local_provider(moto_endpoint))
     return modules_copy
-
-
-@pytest.fixture
-def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """boto3 clients created in the test talk to the session's moto server with fake credentials."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", tfwork.LOCAL_REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_endpoint
