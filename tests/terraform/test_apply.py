@@ -14,26 +14,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
 
-from tools import package, tfwork
+from tools import local_deploy, local_lambda, package, tfwork
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "ci"
 SHIPPER_PRINCIPAL = "arn:aws:iam::123456789012:role/acme-uploader"
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow]
-
-# The provider's waiter makes aws_s3_bucket_lifecycle_configuration take ~55 s against moto (it polls for a
-# consistency that moto already has). test_plan_s3 asserts both lifecycle rules from the plan, so this apply
-# leaves that one resource out and nothing else.
-APPLY_OVERRIDE = """# test-only (tests/terraform/test_apply.py): see APPLY_OVERRIDE there for why
-resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  count = 0
-}
-"""
 
 
 @dataclass
@@ -43,14 +34,8 @@ class Deployment:
     outputs: dict[str, str]
     apply_seconds: float
 
-    def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=tfwork.LOCAL_REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+    def client(self, service: str) -> Any:
+        return local_lambda.aws_client(service, self.endpoint)
 
     def terraform(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return tfwork.terraform(list(args), self.workdir, check=check, capture=True, env=dict(os.environ))
@@ -58,8 +43,15 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    workdir = tfwork.prepare_workdir(ROOT, tmp_path_factory.mktemp("apply") / "root", moto_endpoint)
-    (workdir / "modules" / "s3" / "test_apply_override.tf").write_text(APPLY_OVERRIDE)
+    # aws_s3_bucket_lifecycle_configuration takes ~55 s against moto (a provider waiter polling for a consistency
+    # moto already has); test_plan_s3 asserts both lifecycle rules from the plan, so this apply leaves that one
+    # resource out, with the same override `tools.local_deploy --skip-lifecycle` uses, and nothing else.
+    workdir = tfwork.prepare_workdir(
+        ROOT,
+        tmp_path_factory.mktemp("apply") / "root",
+        moto_endpoint,
+        extra_files=local_deploy.SKIP_LIFECYCLE_OVERRIDE,
+    )
     # Build from a snapshot of the sources so the rebuild test compares like with like.
     shutil.copytree(ROOT / "lambda_src", workdir / "lambda_src", ignore=shutil.ignore_patterns("__pycache__"))
     package.build(workdir / "lambda_src", workdir / "build" / "shipment_processor.zip")

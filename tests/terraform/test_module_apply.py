@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 from pytest_terraform import terraform
 
-from tools import tfwork
+from tools import local_lambda, tfwork
 
 ENVIRONMENT = "modtest"
 ACCOUNT_ID = "123456789012"
@@ -42,21 +41,11 @@ def module_inputs(scratch_modules: Path) -> None:
         (scratch_modules / module / "terraform.tfvars.json").write_text(json.dumps(inputs))
 
 
-def _client(service: str, endpoint: str):  # boto3 clients have no public static type
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=tfwork.LOCAL_REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
 @terraform("dynamodb", scope="function")
 def test_dynamodb_module_creates_both_tables_with_keys_billing_encryption_and_recovery(
     dynamodb, moto_endpoint: str
 ) -> None:
-    client = _client("dynamodb", moto_endpoint)
+    client = local_lambda.aws_client("dynamodb", moto_endpoint)
     metadata = dynamodb.outputs["metadata_table_name"]["value"]
     events = dynamodb.outputs["events_table_name"]["value"]
     assert (metadata, events) == (f"shipment-metadata-{ENVIRONMENT}", f"shipment-events-{ENVIRONMENT}")
@@ -81,8 +70,8 @@ def test_dynamodb_module_creates_both_tables_with_keys_billing_encryption_and_re
 @terraform("monitoring", scope="function")
 def test_monitoring_module_creates_topic_alarms_and_dashboard_wired_together(monitoring, moto_endpoint: str) -> None:
     topic = monitoring.outputs["alarm_topic_arn"]["value"]
-    sns = _client("sns", moto_endpoint)
-    cloudwatch = _client("cloudwatch", moto_endpoint)
+    sns = local_lambda.aws_client("sns", moto_endpoint)
+    cloudwatch = local_lambda.aws_client("cloudwatch", moto_endpoint)
 
     assert sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId")
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]

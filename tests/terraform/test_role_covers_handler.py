@@ -15,7 +15,6 @@ from typing import Any
 
 import botocore.client
 import pytest
-from moto import mock_aws
 
 from tests.unit.support import (
     ACCOUNT,
@@ -23,12 +22,12 @@ from tests.unit.support import (
     EVENTS_TABLE,
     METADATA_TABLE,
     REGION,
-    SESSION,
     FaultyDynamoDB,
     World,
     as_csv,
     as_ndjson,
-    create_tables,
+    fake_aws_env,
+    mocked_world,
     record,
 )
 
@@ -81,13 +80,11 @@ def _authorisation(service: str, operation: str, params: dict[str, Any]) -> list
 
 
 @pytest.fixture
-def handler_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
+def handler_calls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[list[tuple[str, str]]]:
     """Run the handler's scenarios under mock_aws and return every (action, resource) it needed."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    fake_aws_env(monkeypatch)
     calls: list[tuple[str, str]] = []
     recording = [False]
     real_call = botocore.client.BaseClient._make_api_call
@@ -98,21 +95,9 @@ def handler_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, s
         return real_call(client, operation, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record_call)
-    with mock_aws():
-        s3 = SESSION.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        create_tables(SESSION.client("dynamodb", region_name=REGION))
-        world = World(s3, SESSION.client("dynamodb", region_name=REGION), _NoCapture())
+    with mocked_world(capsys) as world:
         _run_every_call_path(world, recording)
     yield calls
-
-
-class _NoCapture:
-    """World wants a capsys; these scenarios do not look at stdout."""
-
-    def readouterr(self) -> Any:
-        return type("Captured", (), {"out": "", "err": ""})()
 
 
 def _run_every_call_path(world: World, recording: list[bool]) -> None:

@@ -14,7 +14,8 @@ import io
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
@@ -44,6 +46,29 @@ EVENTS_TABLE = "shipment-events-dev"
 SESSION = boto3.session.Session()
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 EVENT_TIME = "2026-03-01T11:59:58.123Z"
+
+
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region; no endpoint override, so mock_aws intercepts every call."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+
+
+@contextmanager
+def mocked_world(capsys: pytest.CaptureFixture[str]) -> Iterator[World]:
+    """A versioned bucket and both tables in a fresh mocked account, mocked while the block runs."""
+    with mock_aws():
+        s3 = SESSION.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        dynamodb = SESSION.client("dynamodb", region_name=REGION)
+        create_tables(dynamodb)
+        yield World(s3, dynamodb, capsys)
 
 
 def create_tables(dynamodb: Any, metadata_table: str = METADATA_TABLE, events_table: str = EVENTS_TABLE) -> None:
