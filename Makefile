@@ -46,10 +46,10 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	touch $@
 
 package: venv ## build build/shipment_processor.zip deterministically from lambda_src/
-	$(PY) -m tools.package --out $(PACKAGE)
+	$(PY) -m tools.packager --out $(PACKAGE)
 
 $(TF_CLI_CONFIG): venv
-	$(PY) -c 'from pathlib import Path; from tools import tfwork; tfwork.write_cli_config(Path("$(TF_CLI_CONFIG)"))'
+	$(PY) -c 'from pathlib import Path; from tools.terraform import tfwork; tfwork.write_cli_config(Path("$(TF_CLI_CONFIG)"))'
 
 init: $(TF_CLI_CONFIG) ## terraform init (offline provider mirror; local state unless you add a backend)
 	$(TF) init -input=false $(TF_ARGS)
@@ -71,7 +71,7 @@ fmt: venv $(TF_CLI_CONFIG) ## format Terraform and Python
 
 lint: venv $(TF_CLI_CONFIG) checkov ## fmt -check, validate, ruff, checkov
 	$(TF) fmt -check -recursive
-	$(PY) -m tools.validate
+	$(PY) -m tools.terraform.validate
 	$(VENV)/bin/ruff check .
 
 checkov: $(CHECKOV_VENV)/.installed ## checkov over all Terraform (offline)
@@ -85,16 +85,16 @@ test: venv package $(TF_CLI_CONFIG) ## the whole suite: lint, unit (with coverag
 		--cov --cov-branch --cov-report=term --cov-fail-under=95 --durations=15 $(PYTEST_ARGS)
 
 local-up: venv ## start the local AWS (moto server on a free loopback port; reuses a running one)
-	$(PY) -m tools.local_aws up
+	$(PY) -m tools.emulator.local_aws up
 
 local-down: venv ## stop the local AWS
-	$(PY) -m tools.local_aws down
+	$(PY) -m tools.emulator.local_aws down
 
-demo: package ## the whole system on a local AWS: deploy, upload examples/data, report (run it twice: nothing is reprocessed)
-	$(PY) -m tools.demo
+demo: package ## the whole system on a local AWS: deploy, upload examples/shipment-files, report (run it twice: nothing is reprocessed)
+	$(PY) -m tools.emulator.demo
 
 demo-down: ## stop the local AWS and delete build/local (the demo's state)
-	$(PYTHON) -m tools.local_aws down
+	$(PYTHON) -m tools.emulator.local_aws down
 	rm -rf $(BUILD)/local
 
 quickstart: venv ## run the README's quick start (make demo, twice) in a scratch copy of the repo, as CI does

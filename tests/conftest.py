@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import local_aws, tfwork
+from tools.emulator import local_aws
+from tools.terraform import tfwork
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ROOT / "modules"

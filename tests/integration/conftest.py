@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.integration import fake_functions
-from tools import local, local_deploy, local_lambda, package
+from tools.emulator import cli, local_deploy, local_lambda
+from tools.packager import lambda_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "e2e"
@@ -33,7 +34,7 @@ class Stack:
         self.outputs = deployment.outputs
         self.runtime = runtime
         self.packages = packages
-        self.uploader = local.Uploader(deployment, runtime)
+        self.uploader = cli.Uploader(deployment, runtime)
 
     def client(self, service: str) -> Any:
         return local_lambda.aws_client(service, self.deployment.endpoint)
@@ -56,7 +57,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state_dir = tmp_path_factory.mktemp("e2e-local")
-    real = package.build(ROOT / "lambda_src", state_dir / "shipment_processor.zip")
+    real = lambda_zip.build(ROOT / "lambda_src", state_dir / "shipment_processor.zip")
     packages = {"real": real, **{name: fake_functions.build(state_dir, name) for name in fake_functions.BEHAVIOURS}}
     deployment = local_deploy.deploy(
         moto_endpoint, state_dir, package=real, environment=ENVIRONMENT, skip_lifecycle=True, say=lambda _: None

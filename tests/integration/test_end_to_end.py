@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ENVIRONMENT, Stack
-from tools import local, local_lambda, local_report, metric_math, sample_data
+from tools.emulator import cli, local_lambda, local_report, metric_math
+from tools.samples import sample_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
 
@@ -33,7 +34,7 @@ SMALL_CSV = b"shipment_id,status,timestamp\r\nTEST-1,CREATED,2025-06-02T10:00:00
 
 
 @pytest.fixture(scope="module")
-def uploaded(stack: Stack) -> dict[str, local.UploadResult]:
+def uploaded(stack: Stack) -> dict[str, cli.UploadResult]:
     """Every sample file uploaded and delivered through the runtime, by key."""
     results = stack.uploader.upload_many([(DATA / f["path"], f["key"]) for f in MANIFEST["files"]], workers=3)
     return {r.key: r for r in results}
@@ -103,7 +104,7 @@ def deployed_code(stack: Stack, behaviour: str, **configuration: int) -> Iterato
 
 
 def test_every_sample_file_ends_with_the_outcome_the_contract_prescribes(
-    uploaded: dict[str, local.UploadResult],
+    uploaded: dict[str, cli.UploadResult],
 ) -> None:
     for key, sample in FILES.items():
         item = uploaded[key].item
@@ -120,7 +121,7 @@ def test_every_sample_file_ends_with_the_outcome_the_contract_prescribes(
         assert item["version_id"] == uploaded[key].obj.version_id
 
 
-def test_each_file_ran_once_within_the_deployed_memory(uploaded: dict[str, local.UploadResult], stack: Stack) -> None:
+def test_each_file_ran_once_within_the_deployed_memory(uploaded: dict[str, cli.UploadResult], stack: Stack) -> None:
     memory = stack.client("lambda").get_function_configuration(FunctionName=stack.outputs["function_name"])[
         "MemorySize"
     ]
@@ -129,14 +130,14 @@ def test_each_file_ran_once_within_the_deployed_memory(uploaded: dict[str, local
         assert 20 < (result.peak_rss_mb or 0) < memory
 
 
-def test_a_failed_file_says_why(uploaded: dict[str, local.UploadResult]) -> None:
+def test_a_failed_file_says_why(uploaded: dict[str, cli.UploadResult]) -> None:
     item = uploaded["incoming/initech/legacy export utf16.csv"].item
     assert item is not None
     assert "UTF-16" in item["error_message"] or "UTF-8" in item["error_message"]
 
 
 def test_events_table_holds_exactly_the_accepted_updates_of_a_file(
-    uploaded: dict[str, local.UploadResult], stack: Stack
+    uploaded: dict[str, cli.UploadResult], stack: Stack
 ) -> None:
     rows = list(csv.DictReader(io.StringIO((DATA / FILES[CLEAN_CSV]["path"]).read_text())))
     stored = _events_of(stack, CLEAN_CSV)
@@ -158,7 +159,7 @@ def test_events_table_holds_exactly_the_accepted_updates_of_a_file(
 
 
 def test_rejected_records_are_not_stored_and_are_listed_with_reasons(
-    uploaded: dict[str, local.UploadResult], stack: Stack
+    uploaded: dict[str, cli.UploadResult], stack: Stack
 ) -> None:
     item = uploaded[PARTIAL_CSV].item
     assert item is not None
@@ -170,7 +171,7 @@ def test_rejected_records_are_not_stored_and_are_listed_with_reasons(
     assert len(_events_of(stack, PARTIAL_CSV)) == item["records_accepted"]
 
 
-def test_followed_shipments_show_their_latest_status(uploaded: dict[str, local.UploadResult], stack: Stack) -> None:
+def test_followed_shipments_show_their_latest_status(uploaded: dict[str, cli.UploadResult], stack: Stack) -> None:
     for shipment_id, expected in MANIFEST["featured_shipments"].items():
         latest = local_report.latest_status(stack.client("dynamodb"), stack.outputs["events_table_name"], shipment_id)
         assert latest is not None
@@ -178,7 +179,7 @@ def test_followed_shipments_show_their_latest_status(uploaded: dict[str, local.U
 
 
 def test_metrics_reach_cloudwatch_under_the_alarms_dimensions(
-    uploaded: dict[str, local.UploadResult], stack: Stack
+    uploaded: dict[str, cli.UploadResult], stack: Stack
 ) -> None:
     cloudwatch = stack.client("cloudwatch")
     alarm = cloudwatch.describe_alarms(AlarmNames=[stack.outputs["failure_rate_alarm_name"]])["MetricAlarms"][0]
@@ -194,7 +195,7 @@ def test_metrics_reach_cloudwatch_under_the_alarms_dimensions(
 
 
 def test_the_failure_rate_alarm_sees_one_failed_file_in_seven(
-    uploaded: dict[str, local.UploadResult], stack: Stack
+    uploaded: dict[str, cli.UploadResult], stack: Stack
 ) -> None:
     evaluation = metric_math.evaluate_alarm(stack.client("cloudwatch"), stack.outputs["failure_rate_alarm_name"])
     assert evaluation.inputs == {"success": 6.0, "failure": 1.0}
@@ -205,7 +206,7 @@ def test_the_failure_rate_alarm_sees_one_failed_file_in_seven(
 # ------------------------------------------------------------------------------------------- idempotency
 
 
-def test_a_duplicate_delivery_changes_nothing(uploaded: dict[str, local.UploadResult], stack: Stack) -> None:
+def test_a_duplicate_delivery_changes_nothing(uploaded: dict[str, cli.UploadResult], stack: Stack) -> None:
     dynamodb = stack.client("dynamodb")
     s3 = stack.client("s3")
     rejects_key = f"rejected/{PARTIAL_CSV}.errors.jsonl"
@@ -226,7 +227,7 @@ def test_a_duplicate_delivery_changes_nothing(uploaded: dict[str, local.UploadRe
     assert _metric_sum(stack, "ProcessingSuccess", dimensions) == successes_before
 
 
-def test_uploading_processed_content_again_is_skipped(uploaded: dict[str, local.UploadResult], stack: Stack) -> None:
+def test_uploading_processed_content_again_is_skipped(uploaded: dict[str, cli.UploadResult], stack: Stack) -> None:
     result = stack.uploader.upload(DATA / FILES[CLEAN_CSV]["path"], CLEAN_CSV)
     assert (result.action, result.delivery) == ("skipped", None)
     versions = stack.client("s3").list_object_versions(Bucket=stack.outputs["bucket_name"], Prefix=CLEAN_CSV)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.integration import fake_functions
-from tools import local_deploy, local_lambda
+from tools.emulator import local_deploy, local_lambda
 
 FUNCTION = "runtime-probe"
 BUCKET = "runtime-probe-bucket"

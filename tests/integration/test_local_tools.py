@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import local, metric_math, sample_data
+from tools.emulator import cli, metric_math
+from tools.samples import sample_data
 
 FAILURE_RATE = (
     "IF((FILL(success, 0) + FILL(failure, 0)) > 0, 100 * FILL(failure, 0) / (FILL(success, 0) + FILL(failure, 0)), 0)"
@@ -41,9 +42,9 @@ def test_the_samples_cover_every_kind_the_issue_lists() -> None:
 
 def test_default_keys_put_files_under_their_shipper(tmp_path: Path) -> None:
     sample = sample_data.DEFAULT_OUT / "globex" / "correction-0603.json"
-    assert local.default_key(sample, None) == "incoming/globex/correction-0603.json"
-    assert local.default_key(tmp_path / "x.csv", None) == f"incoming/{local.DEFAULT_SHIPPER}/x.csv"
-    assert local.default_key(tmp_path / "x.csv", "acme") == "incoming/acme/x.csv"
+    assert cli.default_key(sample, None) == "incoming/globex/correction-0603.json"
+    assert cli.default_key(tmp_path / "x.csv", None) == f"incoming/{cli.DEFAULT_SHIPPER}/x.csv"
+    assert cli.default_key(tmp_path / "x.csv", "acme") == "incoming/acme/x.csv"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import tftest
 
-from tools import tfwork
+from tools.terraform import tfwork
 
 from .planning import Workdir, write_dummy_package
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import tftest
 
-from tools import tfwork
+from tools.terraform import tfwork
 
 ACCOUNT_ID = "123456789012"  # moto's account
 REGION = tfwork.LOCAL_REGION

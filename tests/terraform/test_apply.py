@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from tools import local_deploy, local_lambda, package, tfwork
+from tools.emulator import local_deploy, local_lambda
+from tools.packager import lambda_zip
+from tools.terraform import tfwork
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "ci"
@@ -45,7 +47,7 @@ class Deployment:
 def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     # aws_s3_bucket_lifecycle_configuration takes ~55 s against moto (a provider waiter polling for a consistency
     # moto already has); test_plan_s3 asserts both lifecycle rules from the plan, so this apply leaves that one
-    # resource out, with the same override `tools.local_deploy --skip-lifecycle` uses, and nothing else.
+    # resource out, with the same override `tools.emulator.local_deploy --skip-lifecycle` uses, and nothing else.
     workdir = tfwork.prepare_workdir(
         ROOT,
         tmp_path_factory.mktemp("apply") / "root",
@@ -54,7 +56,7 @@ def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     # Build from a snapshot of the sources so the rebuild test compares like with like.
     shutil.copytree(ROOT / "lambda_src", workdir / "lambda_src", ignore=shutil.ignore_patterns("__pycache__"))
-    package.build(workdir / "lambda_src", workdir / "build" / "shipment_processor.zip")
+    lambda_zip.build(workdir / "lambda_src", workdir / "build" / "shipment_processor.zip")
     (workdir / "terraform.tfvars.json").write_text(
         json.dumps(
             {
@@ -143,7 +145,7 @@ def test_function_runs_the_deployed_package_with_the_environment_contract(deploy
     assert config["Runtime"] in ("python3.12", "python3.13")
     assert config["MemorySize"] == 256
     assert config["Timeout"] == 30
-    assert config["CodeSha256"] == package.source_code_hash(deployment.workdir / "build" / "shipment_processor.zip")
+    assert config["CodeSha256"] == lambda_zip.source_code_hash(deployment.workdir / "build" / "shipment_processor.zip")
     variables = config["Environment"]["Variables"]
     assert variables["METADATA_TABLE"] == deployment.outputs["metadata_table_name"]
     assert variables["EVENTS_TABLE"] == deployment.outputs["events_table_name"]
@@ -223,7 +225,7 @@ def test_a_rebuilt_package_and_a_second_plan_show_no_changes(deployment: Deploym
     zip_path.unlink()
     for source in (deployment.workdir / "lambda_src").rglob("*.py"):
         source.touch()
-    package.build(deployment.workdir / "lambda_src", zip_path)
+    lambda_zip.build(deployment.workdir / "lambda_src", zip_path)
     assert zip_path.read_bytes() == before
 
     plan_file = deployment.workdir / "second.tfplan"

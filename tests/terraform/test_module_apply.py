@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from pytest_terraform import terraform
 
-from tools import local_lambda, tfwork
+from tools.emulator import local_lambda
+from tools.terraform import tfwork
 
 ENVIRONMENT = "modtest"
 ACCOUNT_ID = "123456789012"

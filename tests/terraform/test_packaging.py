@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import package
+from tools.packager import lambda_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,11 +23,11 @@ def _copy_sources(dest: Path, mtime: int) -> Path:
 
 
 def test_two_builds_from_copies_with_different_timestamps_are_byte_identical(tmp_path: Path) -> None:
-    first = package.build(_copy_sources(tmp_path / "a", 1_000_000_000), tmp_path / "a.zip")
-    second = package.build(_copy_sources(tmp_path / "b", 1_700_000_000), tmp_path / "b.zip")
+    first = lambda_zip.build(_copy_sources(tmp_path / "a", 1_000_000_000), tmp_path / "a.zip")
+    second = lambda_zip.build(_copy_sources(tmp_path / "b", 1_700_000_000), tmp_path / "b.zip")
 
     assert first.read_bytes() == second.read_bytes()
-    assert package.source_code_hash(first) == package.source_code_hash(second)
+    assert lambda_zip.source_code_hash(first) == lambda_zip.source_code_hash(second)
 
 
 def test_caches_and_bytecode_never_reach_the_zip(tmp_path: Path) -> None:
@@ -36,9 +36,9 @@ def test_caches_and_bytecode_never_reach_the_zip(tmp_path: Path) -> None:
     cache.mkdir(exist_ok=True)
     (cache / "handler.cpython-311.pyc").write_bytes(b"\x00stale")
     (src / "shipment_processor" / "stray.pyc").write_bytes(b"\x00stale")
-    clean = package.build(_copy_sources(tmp_path / "clean", 1_000_000_000), tmp_path / "clean.zip")
+    clean = lambda_zip.build(_copy_sources(tmp_path / "clean", 1_000_000_000), tmp_path / "clean.zip")
 
-    built = package.build(src, tmp_path / "with-caches.zip")
+    built = lambda_zip.build(src, tmp_path / "with-caches.zip")
 
     names = zipfile.ZipFile(built).namelist()
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
@@ -46,19 +46,19 @@ def test_caches_and_bytecode_never_reach_the_zip(tmp_path: Path) -> None:
 
 
 def test_entries_are_sorted_with_fixed_times_and_modes_and_the_handler_at_the_package_root(tmp_path: Path) -> None:
-    built = package.build(ROOT / "lambda_src", tmp_path / "pkg.zip")
+    built = lambda_zip.build(ROOT / "lambda_src", tmp_path / "pkg.zip")
 
     infos = zipfile.ZipFile(built).infolist()
     names = [info.filename for info in infos]
     assert names == sorted(names)
     assert "shipment_processor/__init__.py" in names
     assert "shipment_processor/handler.py" in names
-    assert {info.date_time for info in infos} == {package.FIXED_DATE_TIME}
-    assert {info.external_attr >> 16 for info in infos} == {package.FILE_MODE}
+    assert {info.date_time for info in infos} == {lambda_zip.FIXED_DATE_TIME}
+    assert {info.external_attr >> 16 for info in infos} == {lambda_zip.FILE_MODE}
 
 
 def test_source_code_hash_is_what_terraform_filebase64sha256_computes(tmp_path: Path) -> None:
-    built = package.build(ROOT / "lambda_src", tmp_path / "pkg.zip")
+    built = lambda_zip.build(ROOT / "lambda_src", tmp_path / "pkg.zip")
 
     console = subprocess.run(
         ["terraform", "console"],
@@ -69,9 +69,9 @@ def test_source_code_hash_is_what_terraform_filebase64sha256_computes(tmp_path: 
         check=True,
     )
 
-    assert console.stdout.strip().strip('"') == package.source_code_hash(built)
+    assert console.stdout.strip().strip('"') == lambda_zip.source_code_hash(built)
 
 
 def test_a_source_tree_without_the_package_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not a Python package"):
-        package.build(tmp_path, tmp_path / "out.zip")
+        lambda_zip.build(tmp_path, tmp_path / "out.zip")

@@ -23,10 +23,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tools import local_aws, package
 from tools.bench import inputs
 from tools.bench.probe import NOW
 from tools.bench.report import Report, Row, median, rate, spread
+from tools.emulator import local_aws
+from tools.packager import lambda_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
@@ -90,7 +91,7 @@ class Context:
 
     def deploy_in_background(self) -> None:
         """Start the Terraform apply of case 4 now (it mostly waits on moto), to overlap it with case 2."""
-        from tools import local_deploy  # noqa: PLC0415 - only case 4 needs Terraform
+        from tools.emulator import local_deploy  # noqa: PLC0415 - only case 4 needs Terraform
 
         zip_path, endpoint = self.package(), self.endpoint()
         self.log("case 4 setup: terraform apply of the root to the bench's local AWS (in the background)")
@@ -110,9 +111,9 @@ class Context:
             self.server = None
 
     def package(self) -> Path:
-        """The Lambda zip built from ``src`` with tools/package.py, once per run (cases 4 and 5 measure the same)."""
+        """The Lambda zip built from ``src`` with tools/packager, once per run (cases 4 and 5 measure the same)."""
         if self.zip_path is None:
-            self.zip_path = package.build(self.src, self.work / "shipment_processor.zip")
+            self.zip_path = lambda_zip.build(self.src, self.work / "shipment_processor.zip")
         return self.zip_path
 
 
@@ -498,7 +499,7 @@ def _children_cpu_s() -> float:
 
 
 def end_to_end(ctx: Context, report: Report) -> None:
-    from tools import local_lambda  # noqa: PLC0415 - only this case needs the local runtime
+    from tools.emulator import local_lambda  # noqa: PLC0415 - only this case needs the local runtime
 
     count = ctx.sizes.e2e_records
     if ctx.deployment is None:
@@ -593,7 +594,7 @@ def cold_path(ctx: Context, report: Report) -> None:
     report.add(
         Row(
             "5 cold path",
-            "zipped package (tools/package.py)",
+            "zipped package (tools/packager)",
             f"{size / 1024:.1f} KiB ({files} files, {unpacked / 1024:.0f} KiB unpacked)",
             f"Lambda zip limit {LAMBDA_ZIP_LIMIT / 1e6:.0f} MB",
             f"{size / LAMBDA_ZIP_LIMIT:.5f}x limit",

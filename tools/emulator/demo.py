@@ -1,8 +1,8 @@
 """`make demo`: the whole system on a local AWS — deploy, push the sample files through, report what happened.
 
 1. package the Lambda, start the local AWS (moto) and apply the root Terraform to it (skipped when unchanged);
-2. upload every file of `examples/data/` under `incoming/<shipper>/...` (keys with spaces and `+` included) and
-   deliver each S3 event through the local Lambda runtime, three files at a time;
+2. upload every file of `examples/shipment-files/` under `incoming/<shipper>/...` (keys with spaces and `+`
+   included) and deliver each S3 event through the local Lambda runtime, three files at a time;
 3. print a report built from what the system stored: a row per file, the rejects reports, three shipments'
    latest status, the sums the failure-rate alarm reads and what its expression evaluates to, and the failure
    queue depth.
@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools import local, local_aws, local_lambda, local_report, sample_data
+from tools.emulator import cli, local_aws, local_lambda, local_report
+from tools.samples import sample_data
 
 DEFAULT_STATE_DIR = local_aws.DEFAULT_STATE_DIR
 
@@ -30,7 +31,7 @@ def sample_files(data_dir: Path) -> tuple[list[tuple[Path, str]], dict[str, Any]
     return [(data_dir / f["path"], f["key"]) for f in manifest["files"]], manifest
 
 
-def expectation_problems(results: list[local.UploadResult], manifest: dict[str, Any]) -> list[str]:
+def expectation_problems(results: list[cli.UploadResult], manifest: dict[str, Any]) -> list[str]:
     """Files whose stored outcome or counts differ from what the record contract prescribes for them."""
     expected = {f["key"]: f["expected"] for f in manifest["files"]}
     problems = []
@@ -42,12 +43,12 @@ def expectation_problems(results: list[local.UploadResult], manifest: dict[str, 
     return problems
 
 
-def report(deployment: Any, results: list[local.UploadResult], manifest: dict[str, Any]) -> list[str]:
+def report(deployment: Any, results: list[cli.UploadResult], manifest: dict[str, Any]) -> list[str]:
     out = deployment.outputs
     endpoint = deployment.endpoint
     s3 = local_lambda.aws_client("s3", endpoint)
     dynamodb = local_lambda.aws_client("dynamodb", endpoint)
-    lines = ["", f"== Files (s3://{out['bucket_name']}/, one row per uploaded object) ==", local.files_table(results)]
+    lines = ["", f"== Files (s3://{out['bucket_name']}/, one row per uploaded object) ==", cli.files_table(results)]
 
     lines += ["", "== Rejects reports and failures =="]
     for result in results:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     parser.add_argument("--data", type=Path, default=sample_data.DEFAULT_OUT)
-    parser.add_argument("--workers", type=int, default=local.DEFAULT_WORKERS)
+    parser.add_argument("--workers", type=int, default=cli.DEFAULT_WORKERS)
     parser.add_argument(
         "--skip-lifecycle",
         action="store_true",
@@ -105,15 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
 
     print("== Deploy: package, local AWS, terraform apply of the root ==")
-    deployment = local.bring_up(args.state_dir, skip_lifecycle=args.skip_lifecycle)
+    deployment = cli.bring_up(args.state_dir, skip_lifecycle=args.skip_lifecycle)
     deployed_at = time.monotonic()
 
     files, manifest = sample_files(args.data)
     stale = sample_data.stale(args.data)
     if stale:
-        print(f"warning: sample files differ from `python -m tools.sample_data` output: {', '.join(stale)}")
+        print(f"warning: sample files differ from `python -m tools.samples.sample_data` output: {', '.join(stale)}")
     print(f"\n== Upload: {len(files)} files from {args.data} to s3://{deployment.outputs['bucket_name']}/incoming/ ==")
-    uploader = local.Uploader(deployment, local.runtime_for(deployment, args.state_dir))
+    uploader = cli.Uploader(deployment, cli.runtime_for(deployment, args.state_dir))
     results = uploader.upload_many(files, workers=args.workers)
     uploaded_at = time.monotonic()
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"this run processed {processed} file(s) and skipped {len(results) - processed} already processed")
     print(
         f"logs: {args.state_dir / 'logs' / (function + '.log')} and CloudWatch Logs "
-        f"{deployment.outputs['log_group_name']}; more: python -m tools.local status | logs | upload FILE"
+        f"{deployment.outputs['log_group_name']}; more: python -m tools.emulator status | logs | upload FILE"
     )
     for problem in problems:
         print(f"warning: {problem}")

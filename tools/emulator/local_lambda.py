@@ -25,7 +25,7 @@ upload and the handler, reading everything from the local AWS rather than from a
   `<state>/logs/<function>.log` and in CloudWatch Logs (one stream per attempt, START/END/REPORT included), and
   every EMF document the function prints is turned into `PutMetricData`, as CloudWatch Logs does.
 
-Use `LocalLambda(endpoint, packages=[zip, ...]).put_and_deliver(bucket, key, body)`; see `tools.local` for the
+Use `LocalLambda(endpoint, packages=[zip, ...]).put_and_deliver(bucket, key, body)`; see `tools.emulator.cli` for the
 command line.
 """
 
@@ -57,7 +57,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tools import local_aws, tfwork
+from tools.emulator import local_aws
+from tools.terraform import tfwork
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 DEFAULT_STATE_DIR = local_aws.DEFAULT_STATE_DIR

@@ -1,9 +1,9 @@
 """Evaluate a CloudWatch alarm locally: its metric queries from CloudWatch, its metric-math expression here.
 
 moto stores metric-math alarms and answers GetMetricData for plain metrics, but resolves an expression only
-when it is the bare id of another query, and it never evaluates alarms. The demo and `tools.local status` still
-want to say what the failure-rate alarm sees, so this module fetches each metric query's statistic over the
-alarm's evaluation window and evaluates the expression with the subset of metric math such alarms use:
+when it is the bare id of another query, and it never evaluates alarms. The demo and `python -m tools.emulator
+status` still want to say what the failure-rate alarm sees, so this module fetches each metric query's statistic
+over the alarm's evaluation window and evaluates the expression with the subset of metric math such alarms use:
 numbers, ids, + - * / ^, comparisons, AND/OR/NOT, FILL(x, value), IF(c, a, b), ABS, MIN/MAX/SUM/AVG.
 A missing datapoint is None, and (as in CloudWatch) arithmetic on it is None; FILL replaces it.
 """

@@ -4,7 +4,7 @@ Two builds of the same sources are byte-identical on any machine: entries are so
 permissions are fixed, caches are excluded. That keeps `source_code_hash` stable, so a rebuild with unchanged
 sources never shows up as a Lambda update in `terraform plan`.
 
-    python -m tools.package [--src lambda_src] [--out build/shipment_processor.zip]
+    python -m tools.packager [--src lambda_src] [--out build/shipment_processor.zip]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SRC = ROOT / "lambda_src"
 DEFAULT_OUT = ROOT / "build" / "shipment_processor.zip"
 PACKAGE_NAME = "shipment_processor"

@@ -1,4 +1,4 @@
-"""Seeded, reproducible sample shipment files for the demo and the end-to-end test (`examples/data/`).
+"""Seeded, reproducible sample shipment files for the demo and the end-to-end test (`examples/shipment-files/`).
 
 Four shippers, each with its own id scheme, carriers, locations and UTC offset, upload a day or two of status
 updates: a clean CSV (quoted locations with commas), a clean NDJSON, a JSON array with sloppy-but-valid field
@@ -9,7 +9,7 @@ and the outcome the record contract (DESIGN.md) prescribes, plus three shipments
 The same seed always writes byte-identical files (fixed gzip header, sorted JSON keys, no wall-clock input),
 so the files are committed and `--check` tells whether they are current.
 
-    python -m tools.sample_data [--out examples/data] [--check]
+    python -m tools.samples.sample_data [--out examples/shipment-files] [--check]
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "examples" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = ROOT / "examples" / "shipment-files"
 SEED = 20250602
 START = dt.datetime(2025, 6, 2, 6, 0, tzinfo=dt.UTC)  # in the past, so no update is "in the future"
 STATUS_FLOW = ["CREATED", "PICKED_UP", "IN_TRANSIT", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"]

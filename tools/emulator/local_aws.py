@@ -4,7 +4,7 @@ Terraform and boto3 both talk to it over real HTTP, the way they talk to AWS. Th
 live in a state directory (default `build/local/`), so `up` reuses a running server and `down` stops exactly
 the one it started.
 
-    python -m tools.local_aws up|down|status|endpoint [--state-dir build/local]
+    python -m tools.emulator.local_aws up|down|status|endpoint [--state-dir build/local]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = ROOT / "build" / "local"
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0

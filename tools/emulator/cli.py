@@ -1,14 +1,14 @@
 """Command line for the local system: deploy it, upload shipment files through it, see what it did.
 
-    python -m tools.local up                      package + local AWS + terraform apply (idempotent)
-    python -m tools.local upload FILE... [--shipper NAME] [--key KEY] [--force] [--workers N]
-    python -m tools.local redeliver KEY [--version-id ID]     deliver an object's event again (a duplicate)
-    python -m tools.local status [--shipment ID]... [--limit N]
-    python -m tools.local logs [--lines N]
-    python -m tools.local down [--purge]          stop the local AWS (--purge: also delete build/local)
+    python -m tools.emulator up                      package + local AWS + terraform apply (idempotent)
+    python -m tools.emulator upload FILE... [--shipper NAME] [--key KEY] [--force] [--workers N]
+    python -m tools.emulator redeliver KEY [--version-id ID]     deliver an object's event again (a duplicate)
+    python -m tools.emulator status [--shipment ID]... [--limit N]
+    python -m tools.emulator logs [--lines N]
+    python -m tools.emulator down [--purge]          stop the local AWS (--purge: also delete build/local)
 
 `upload` puts each file under `incoming/<shipper>/<file name>` (or KEY) and delivers its S3 event through the
-local Lambda runtime (`tools.local_lambda`), several files in parallel with a progress display on stderr. A
+local Lambda runtime (`tools.emulator.local_lambda`), several files in parallel with a progress display on stderr. A
 file whose content is already in the bucket with a finished metadata item is skipped (nothing is reprocessed);
 `--force` uploads it again as a new object version.
 """
@@ -27,8 +27,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tools import local_aws, local_deploy, local_lambda, local_report, package, sample_data, tfwork
-from tools.progress import Progress
+from tools.emulator import local_aws, local_deploy, local_lambda, local_report
+from tools.ops.progress import Progress
+from tools.packager import lambda_zip
+from tools.samples import sample_data
+from tools.terraform import tfwork
 
 DEFAULT_STATE_DIR = local_aws.DEFAULT_STATE_DIR
 DEFAULT_WORKERS = 3
@@ -70,7 +73,7 @@ class UploadResult:
 
 
 def default_key(path: Path, shipper: str | None) -> str:
-    """incoming/<shipper>/<file name>; the shipper defaults to the folder under examples/data, if it is there."""
+    """incoming/<shipper>/<file name>; the shipper defaults to the folder under examples/shipment-files, if any."""
     if shipper is None:
         try:
             shipper = path.resolve().relative_to(sample_data.DEFAULT_OUT).parts[0]
@@ -158,7 +161,7 @@ def runtime_for(
 
 def bring_up(state_dir: Path, force: bool = False, skip_lifecycle: bool = False) -> local_deploy.Deployment:
     """Package, start the local AWS (or reuse it) and apply the root to it (skipped when unchanged)."""
-    built = package.build()
+    built = lambda_zip.build()
     server = local_aws.start(state_dir)
     print(
         f"local AWS at {server.endpoint} (pid {server.pid}); package {built} "
@@ -309,7 +312,7 @@ def status_lines(deployment: local_deploy.Deployment, shipments: Sequence[str], 
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m tools.local", description=__doc__.splitlines()[0])
+    root = argparse.ArgumentParser(prog="python -m tools.emulator", description=__doc__.splitlines()[0])
     root.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     commands = root.add_subparsers(dest="command", required=True)
 
@@ -321,7 +324,8 @@ def parser() -> argparse.ArgumentParser:
     upload = commands.add_parser("upload", help="upload files and deliver their events to the function")
     upload.add_argument("files", nargs="+", type=Path, metavar="FILE")
     upload.add_argument(
-        "--shipper", help=f"path segment after incoming/ (default: the examples/data folder, else {DEFAULT_SHIPPER})"
+        "--shipper",
+        help=f"path segment after incoming/ (default: the examples/shipment-files folder, else {DEFAULT_SHIPPER})",
     )
     upload.add_argument("--key", help="the whole object key (one FILE only)")
     upload.add_argument("--force", action="store_true", help="upload a new version even if already processed")

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools import tfwork
+from tools.terraform import tfwork
 
 ROOT = tfwork.ROOT
 

@@ -1,6 +1,6 @@
 """What the local deployment holds, read back through the AWS APIs a user would use: files, shipments, metrics.
 
-Shared by `python -m tools.local status` and the demo report. Every number comes from the local AWS (the
+Shared by `python -m tools.emulator status` and the demo report. Every number comes from the local AWS (the
 metadata and events tables, the rejects objects, CloudWatch, the failure queue), never from the runtime's own
 bookkeeping, so the report shows what the system stored.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from tools import metric_math
+from tools.emulator import metric_math
 
 FINAL_STATUSES = {"SUCCESS", "PARTIAL", "FAILED"}
 _deserializer = TypeDeserializer()
