@@ -16,7 +16,27 @@ _T = TypeVar("_T")
 
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_EVENT_SOURCE = re.compile(r"[A-Za-z0-9._/-]{1,256}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# The one table of numeric bounds: (lowest, highest, default) per variable. The Terraform variables that set
+# these variables validate the same bounds, and a test checks that the two agree, so a plan that passes never
+# deploys a function whose cold start then fails.
+INTEGER_SETTINGS: dict[str, tuple[int, int, int]] = {
+    "MAX_OBJECT_BYTES": (1, 5 * 1024**4, 536_870_912),
+    "MAX_DECOMPRESSED_BYTES": (1, 2**50, 2_147_483_648),
+    "MAX_RECORD_BYTES": (64, 1_048_576, 65_536),
+    "MAX_RECORDS": (1, 10**9, 10_000_000),
+    "CLAIM_TIMEOUT_S": (1, 86_400, 900),
+    "WRITE_CONCURRENCY": (1, 32, 4),
+    "MAX_INVOCATIONS": (1, 10_000, 500),
+    "CHECKPOINT_MARGIN_MS": (100, 600_000, 5_000),
+}
+# Variables that take one of a few words: (choices, default).
+CHOICE_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "LOG_LEVEL": (_LOG_LEVELS, "INFO"),
+    "OUTCOME_EVENTS": (("on", "off"), "on"),
+}
 
 
 class ConfigError(ValueError):
@@ -47,6 +67,10 @@ class Settings:
     log_level: str = "INFO"
     claim_timeout_s: int = 900
     write_concurrency: int = 4
+    max_invocations: int = 500
+    checkpoint_margin_ms: int = 5_000
+    outcome_events: bool = True
+    outcome_event_source: str = "shipment-processing.dev"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -63,14 +87,20 @@ class Settings:
             incoming_prefix=incoming,
             rejects_prefix=rejects,
             limits=Limits(
-                max_object_bytes=reader.get("MAX_OBJECT_BYTES", "536870912", _int_between(1, 5 * 1024**4)),
-                max_decompressed_bytes=reader.get("MAX_DECOMPRESSED_BYTES", "2147483648", _int_between(1, 2**50)),
-                max_record_bytes=reader.get("MAX_RECORD_BYTES", "65536", _int_between(64, 1_048_576)),
-                max_records=reader.get("MAX_RECORDS", "10000000", _int_between(1, 10**9)),
+                max_object_bytes=reader.integer("MAX_OBJECT_BYTES"),
+                max_decompressed_bytes=reader.integer("MAX_DECOMPRESSED_BYTES"),
+                max_record_bytes=reader.integer("MAX_RECORD_BYTES"),
+                max_records=reader.integer("MAX_RECORDS"),
             ),
-            log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
-            claim_timeout_s=reader.get("CLAIM_TIMEOUT_S", "900", _int_between(1, 86_400)),
-            write_concurrency=reader.get("WRITE_CONCURRENCY", "4", _int_between(1, 32)),
+            log_level=reader.choice("LOG_LEVEL"),
+            claim_timeout_s=reader.integer("CLAIM_TIMEOUT_S"),
+            write_concurrency=reader.integer("WRITE_CONCURRENCY"),
+            max_invocations=reader.integer("MAX_INVOCATIONS"),
+            checkpoint_margin_ms=reader.integer("CHECKPOINT_MARGIN_MS"),
+            outcome_events=reader.choice("OUTCOME_EVENTS") == "on",
+            outcome_event_source=reader.get(
+                "OUTCOME_EVENT_SOURCE", f"shipment-processing.{environment}", _event_source
+            ),
         )
         if incoming and rejects and (rejects.startswith(incoming) or incoming.startswith(rejects)):
             reader.problems.append(
@@ -98,10 +128,22 @@ class _Reader:
             self.problems.append(f"{name}={raw!r}: {exc}")
             return parse(default)
 
+    def integer(self, name: str) -> int:
+        """A whole number within the bounds INTEGER_SETTINGS gives for ``name``."""
+        low, high, default = INTEGER_SETTINGS[name]
+        return self.get(name, str(default), _int_between(low, high))
+
+    def choice(self, name: str) -> str:
+        """One of the words CHOICE_SETTINGS allows for ``name`` (case-insensitive), upper- or lower-cased like them."""
+        choices, default = CHOICE_SETTINGS[name]
+        return self.get(name, default, _one_of(choices))
+
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         try:
+            if not value.isascii():  # int() would read full-width and other non-ASCII digits
+                raise ValueError(value)
             number = int(value.replace("_", ""))
         except ValueError:
             raise ValueError(f"must be a whole number between {low} and {high}") from None
@@ -138,8 +180,18 @@ def _prefix(value: str) -> str:
     return value
 
 
-def _log_level(value: str) -> str:
-    level = value.upper()
-    if level not in _LOG_LEVELS:
-        raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
-    return level
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    by_folded = {choice.casefold(): choice for choice in choices}
+
+    def parse(value: str) -> str:
+        if not value.isascii() or value.casefold() not in by_folded:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return by_folded[value.casefold()]
+
+    return parse
+
+
+def _event_source(value: str) -> str:
+    if not _EVENT_SOURCE.fullmatch(value) or value.startswith("aws."):
+        raise ValueError("must be 1-256 letters, digits, '.', '_', '/' or '-', and not start with 'aws.'")
+    return value

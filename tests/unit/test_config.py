@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from shipment_processor.config import ConfigError, Limits, Settings
+from shipment_processor.config import INTEGER_SETTINGS, ConfigError, Limits, Settings
 
 
 def test_empty_environment_gives_the_documented_defaults() -> None:
@@ -25,6 +25,10 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
         log_level="INFO",
         claim_timeout_s=900,
         write_concurrency=4,
+        max_invocations=500,
+        checkpoint_margin_ms=5_000,
+        outcome_events=True,
+        outcome_event_source="shipment-processing.dev",
     )
 
 
@@ -43,12 +47,17 @@ def test_every_variable_is_read() -> None:
         "LOG_LEVEL": "debug",
         "CLAIM_TIMEOUT_S": "60",
         "WRITE_CONCURRENCY": "2",
+        "MAX_INVOCATIONS": "7",
+        "CHECKPOINT_MARGIN_MS": "1500",
+        "OUTCOME_EVENTS": "OFF",
+        "OUTCOME_EVENT_SOURCE": "acme.shipments",
     }
 
     settings = Settings.from_env(env)
 
     assert settings == Settings("meta-prod", "events-prod", "prod", "Shipping/Prod", "in/", "out/",
-                                Limits(1000, 2000, 512, 10), "DEBUG", 60, 2)  # fmt: skip
+                                Limits(1000, 2000, 512, 10), "DEBUG", 60, 2, 7, 1500, False,
+                                "acme.shipments")  # fmt: skip
 
 
 def test_metrics_namespace_follows_the_environment_by_default() -> None:
@@ -94,3 +103,32 @@ def test_all_problems_are_reported_at_once() -> None:
 def test_rejects_inside_the_incoming_prefix_would_loop_and_is_refused() -> None:
     with pytest.raises(ConfigError, match="overlap: rejects reports would be processed as shipment files"):
         Settings.from_env({"REJECTS_PREFIX": "incoming/rejected/"})
+
+
+def test_the_event_source_follows_the_environment_by_default() -> None:
+    assert Settings.from_env({"ENVIRONMENT": "prod"}).outcome_event_source == "shipment-processing.prod"
+
+
+@pytest.mark.parametrize("value", ["aws.s3", "", "has space", "x" * 257])
+def test_an_event_source_eventbridge_would_refuse_is_named(value: str) -> None:
+    env = {"OUTCOME_EVENT_SOURCE": value}
+    if not value:  # blank means the default
+        assert Settings.from_env(env).outcome_event_source == "shipment-processing.dev"
+        return
+    with pytest.raises(ConfigError, match="OUTCOME_EVENT_SOURCE"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("value", ["\uff11\uff12", "\u0663", "1\u200b"])  # full-width, Arabic-Indic, zero-width
+def test_numbers_must_be_written_in_ascii_digits(value: str) -> None:
+    with pytest.raises(ConfigError, match="MAX_RECORDS"):
+        Settings.from_env({"MAX_RECORDS": value})
+
+
+def test_every_bounded_setting_refuses_just_outside_its_bounds_and_takes_its_edges() -> None:
+    for name, (low, high, _default) in INTEGER_SETTINGS.items():
+        for value in (low, high):
+            Settings.from_env({name: str(value)})
+        for value in (low - 1, high + 1):
+            with pytest.raises(ConfigError, match=name):
+                Settings.from_env({name: str(value)})
