@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import io
 import json
 import re
 import zlib
@@ -88,6 +89,46 @@ class StreamStats:
     compression: str | None = None
     bytes_read: int = 0
     bytes_decompressed: int = 0
+    blank_lines: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where the record after the last one read starts, so that a later invocation can carry on from there.
+
+    Offsets are positions in the content: the object's bytes, or the decompressed bytes of a gzip object (which
+    must be read again from its start and skipped to ``offset``; gzip cannot be entered in the middle).
+    """
+
+    format: str
+    compression: str | None
+    offset: int
+    next_ref: int  # number of the next line (CSV, NDJSON) or index of the next item (JSON array)
+    header_end: int = 0  # CSV: the header row is content[0:header_end], read again to name the columns
+    text_line: int = 1  # JSON array: line and column of ``offset``, so positions in messages stay true
+    text_column: int = 1
+    blank_lines: int = 0  # blank lines read so far (they count toward MAX_RECORDS)
+
+
+class Source(Protocol):
+    """A stored object that can be read from any offset (an S3 ranged GET, or bytes in memory)."""
+
+    def open(self, start: int = 0, end: int | None = None, /) -> Readable:
+        """A body with the content from ``start`` up to ``end`` (exclusive; None = the end)."""
+        ...
+
+
+class BytesSource:
+    """A :class:`Source` over a body that can only be read once, from the start (no resuming)."""
+
+    def __init__(self, body: Readable) -> None:
+        self._body: Readable | None = body
+
+    def open(self, start: int = 0, end: int | None = None, /) -> Readable:
+        if start or end is not None or self._body is None:
+            raise ValueError("this body can only be read once, from its start")
+        body, self._body = self._body, None
+        return body
 
 
 def suffix_format(key: str) -> tuple[str | None, bool]:
@@ -102,47 +143,184 @@ def suffix_format(key: str) -> tuple[str | None, bool]:
 
 def iter_raw_records(body: Readable, key: str, limits: Limits, stats: StreamStats | None = None) -> Iterator[RawRecord]:
     """Stream the records of one file; raise FileError when the file itself is unusable."""
-    stats = stats if stats is not None else StreamStats()
-    declared, gzip_suffix = suffix_format(key)
-    raw = _Peekable(
-        _Counter(
-            _guarded(body),
-            limits.max_object_bytes,
-            stats,
-            "bytes_read",
-            "file is larger than {limit} (MAX_OBJECT_BYTES)",
-        ).read
-    )
-    magic = raw.peek(2)
-    if not magic:
-        raise FileError("file is empty (0 bytes)")
-    if magic == GZIP_MAGIC:
-        stats.compression = "gzip"
-        stream: Callable[[int], bytes] = _Gunzip(raw).read
-    elif gzip_suffix:
-        raise FileError(
-            f"key ends in .gz but the content is not gzip data (it starts with {magic.hex(' ')}, not 1f 8b)"
+    return iter(RecordReader(BytesSource(body), key, limits, stats))
+
+
+_OBJECT_LIMIT = "file is larger than {limit} (MAX_OBJECT_BYTES)"
+_DECOMPRESSED_LIMIT = "decompressed content is larger than {limit} (MAX_DECOMPRESSED_BYTES); a gzip bomb?"
+
+
+class _Cursor:
+    """Where the line-oriented parsers are: the content offset just after the last line read, and its number."""
+
+    __slots__ = ("end", "line_no")
+
+    def __init__(self, end: int = 0, line_no: int = 0) -> None:
+        self.end, self.line_no = end, line_no
+
+
+class RecordReader:
+    """The records of one file, from its start or from a :class:`ResumePoint`; iterate it once.
+
+    After any record it yields, :meth:`resume_point` says where the next one starts. Records, line numbers and
+    JSON array indexes read after resuming are exactly those a single pass would have read from that point.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        key: str,
+        limits: Limits,
+        stats: StreamStats | None = None,
+        resume: ResumePoint | None = None,
+    ) -> None:
+        self._source, self._key, self._limits = source, key, limits
+        self.stats = stats if stats is not None else StreamStats()
+        self._resume = resume
+        self._cursor = _Cursor()
+        self._text: _TextBuffer | None = None
+        self._header_end = resume.header_end if resume else 0
+        self._next_index = 0
+        self._format: str | None = resume.format if resume else None
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        return self._records()
+
+    def resume_point(self) -> ResumePoint | None:
+        """Where the record after the last one yielded starts (None for a single JSON object: nothing follows)."""
+        fmt = self._format
+        if fmt in (CSV, NDJSON):
+            return ResumePoint(
+                fmt,
+                self.stats.compression,
+                self._cursor.end,
+                self._cursor.line_no + 1,
+                self._header_end,
+                blank_lines=self.stats.blank_lines,
+            )
+        if fmt == JSON_ARRAY and self._text is not None:
+            line, column = self._text.line_column(self._text.pos)
+            return ResumePoint(
+                fmt, self.stats.compression, self._text.byte_offset(self._text.pos), self._next_index, 0, line, column
+            )
+        return None
+
+    def _records(self) -> Iterator[RawRecord]:
+        limits, stats = self._limits, self.stats
+        resume = self._resume
+        if resume is None:
+            text, fmt = self._open_from_start()
+            start, first_line, at_start, header = 0, 1, True, None
+        else:
+            text, header = self._open_at(resume)
+            fmt = resume.format
+            start, first_line, at_start = resume.offset, resume.next_ref, False
+            stats.format, stats.compression, stats.blank_lines = fmt, resume.compression, resume.blank_lines
+        self._format = fmt
+        max_bytes = limits.max_record_bytes
+        if fmt in (CSV, NDJSON):
+            self._cursor = _Cursor(start, first_line - 1)
+            lines = _lines(text.read, max_bytes, self._cursor, at_start=at_start)
+            if fmt == CSV:
+                yield from self._csv(lines, header)
+            else:
+                yield from _ndjson_records(lines, max_bytes, stats, limits.max_records)
+        elif fmt == JSON_ARRAY:
+            if resume is None:
+                self._text = _TextBuffer(text.read, max_bytes)
+            else:
+                self._text = _TextBuffer(text.read, max_bytes, resume.offset, resume.text_line, resume.text_column)
+            yield from self._json_array(self._text, resume.next_ref if resume else None)
+        else:
+            yield from _json_object_record(_TextBuffer(text.read, max_bytes))
+
+    def _open_from_start(self) -> tuple[_Peekable, str]:
+        limits, stats = self._limits, self.stats
+        declared, gzip_suffix = suffix_format(self._key)
+        raw = _Peekable(
+            _Counter(_guarded(self._source.open(0)), limits.max_object_bytes, stats, "bytes_read", _OBJECT_LIMIT).read
         )
-    else:
-        stream = raw.read
-    text = _Peekable(
-        _Counter(
-            stream,
+        magic = raw.peek(2)
+        if not magic:
+            raise FileError("file is empty (0 bytes)")
+        if magic == GZIP_MAGIC:
+            stats.compression = "gzip"
+            stream: Callable[[int], bytes] = _Gunzip(raw).read
+        elif gzip_suffix:
+            raise FileError(
+                f"key ends in .gz but the content is not gzip data (it starts with {magic.hex(' ')}, not 1f 8b)"
+            )
+        else:
+            stream = raw.read
+        text = _Peekable(
+            _Counter(stream, limits.max_decompressed_bytes, stats, "bytes_decompressed", _DECOMPRESSED_LIMIT).read
+        )
+        stats.format = fmt = _detect(text, declared, limits, gzipped=stats.compression == "gzip")
+        return text, fmt
+
+    def _open_at(self, resume: ResumePoint) -> tuple[_Peekable, bytes | None]:
+        """The content from ``resume.offset`` on, and the CSV header row's bytes when the format has one."""
+        limits, stats = self._limits, self.stats
+        want_header = resume.format == CSV
+        if resume.compression == "gzip":
+            raw = _Peekable(
+                _Counter(
+                    _guarded(self._source.open(0)), limits.max_object_bytes, stats, "bytes_read", _OBJECT_LIMIT
+                ).read
+            )
+            content = _Counter(
+                _Gunzip(raw).read, limits.max_decompressed_bytes, stats, "bytes_decompressed", _DECOMPRESSED_LIMIT
+            )
+            header = _skip(content.read, resume.offset, resume.header_end if want_header else 0)
+            return _Peekable(content.read), header if want_header else None
+        header = None
+        if want_header:
+            head = _guarded(self._source.open(0, resume.header_end))
+            header = b"".join(iter(lambda: head(CHUNK_SIZE), b""))
+            if len(header) != resume.header_end:
+                raise StreamReadError(f"the header row should be {resume.header_end} bytes; read {len(header)}")
+        body = _guarded(self._source.open(resume.offset))
+        counted = _Counter(body, limits.max_object_bytes, stats, "bytes_read", _OBJECT_LIMIT, start=resume.offset)
+        content = _Counter(
+            counted.read,
             limits.max_decompressed_bytes,
             stats,
             "bytes_decompressed",
-            "decompressed content is larger than {limit} (MAX_DECOMPRESSED_BYTES); a gzip bomb?",
-        ).read
-    )
-    stats.format = fmt = _detect(text, declared, limits, gzipped=stats.compression == "gzip")
-    if fmt == CSV:
-        yield from _csv_records(_lines(text.read, limits.max_record_bytes), limits.max_record_bytes)
-    elif fmt == NDJSON:
-        yield from _ndjson_records(_lines(text.read, limits.max_record_bytes), limits.max_record_bytes)
-    elif fmt == JSON_ARRAY:
-        yield from _json_array_records(_TextBuffer(text.read, limits.max_record_bytes))
-    else:
-        yield from _json_object_record(_TextBuffer(text.read, limits.max_record_bytes))
+            _DECOMPRESSED_LIMIT,
+            start=resume.offset,
+        )
+        return _Peekable(content.read), header
+
+    def _csv(self, lines: Iterator[_Line], header: bytes | None) -> Iterator[RawRecord]:
+        max_bytes = self._limits.max_record_bytes
+        feeder = _CsvFeeder(lines, max_bytes)
+        reader = csv.reader(feeder, strict=True)
+        if header is None:
+            names = _csv_header(reader, feeder)
+            self._header_end = self._cursor.end
+        else:
+            head_feeder = _CsvFeeder(_lines(io.BytesIO(header).read, max_bytes, _Cursor()), max_bytes)
+            names = _csv_header(csv.reader(head_feeder, strict=True), head_feeder)
+        yield from _csv_rows(reader, feeder, names, self.stats, self._limits.max_records)
+
+    def _json_array(self, text: _TextBuffer, resume_index: int | None) -> Iterator[RawRecord]:
+        for record in _json_array_records(text, resume_index):
+            self._next_index = record.ref[1] + 1
+            yield record
+
+
+def _skip(read: Callable[[int], bytes], count: int, keep: int) -> bytes:
+    """Read and drop ``count`` bytes, returning the first ``keep`` of them."""
+    kept = bytearray()
+    left = count
+    while left:
+        data = read(min(CHUNK_SIZE, left))
+        if not data:
+            raise FileError(f"the content ends before offset {count} where processing was to resume")
+        if len(kept) < keep:
+            kept += data[: keep - len(kept)]
+        left -= len(data)
+    return bytes(kept)
 
 
 def preview(text: str, limit: int = RAW_PREVIEW_BYTES) -> str:
@@ -167,11 +345,13 @@ def _guarded(body: Readable) -> Callable[[int], bytes]:
 
 
 class _Counter:
-    """Counts bytes through a reader and fails the file once a limit is passed."""
+    """Counts bytes through a reader and fails the file once a limit is passed (counting from ``start``)."""
 
-    def __init__(self, read: Callable[[int], bytes], limit: int, stats: StreamStats, field: str, message: str) -> None:
+    def __init__(
+        self, read: Callable[[int], bytes], limit: int, stats: StreamStats, field: str, message: str, *, start: int = 0
+    ) -> None:
         self._read, self._limit, self._stats, self._field, self._message = read, limit, stats, field, message
-        self._count = 0
+        self._count = start
 
     def read(self, size: int) -> bytes:
         data = self._read(size)
@@ -273,24 +453,32 @@ _Line = tuple[int, str, int]
 """(line number, text without the newline, size in bytes when the line is over the limit else 0)."""
 
 
-def _lines(read: Callable[[int], bytes], max_bytes: int) -> Iterator[_Line]:
-    """Split a byte stream into UTF-8 lines; an over-long line is skipped and reported with its size."""
-    line_no = 0
+def _lines(read: Callable[[int], bytes], max_bytes: int, cursor: _Cursor, *, at_start: bool = True) -> Iterator[_Line]:
+    """Split a byte stream into UTF-8 lines; an over-long line is skipped and reported with its size.
+
+    Before each line is yielded, ``cursor`` holds its number and the content offset just after it (its newline
+    included), which is where the next line starts: a point a later invocation can resume from.
+    """
+    line_no = cursor.line_no
+    end = cursor.end
     pending = b""
     skipping = 0
     skipped_head = b""
-    first = True
+    first = at_start
     while chunk := read(CHUNK_SIZE):
         if first:
             first = False
             if chunk.startswith(UTF8_BOM):
                 chunk = chunk[len(UTF8_BOM) :]
+                end += len(UTF8_BOM)
         if skipping:
             newline = chunk.find(b"\n")
             if newline < 0:
                 skipping += len(chunk)
                 continue
             line_no += 1
+            end += skipping + newline + 1
+            cursor.end, cursor.line_no = end, line_no
             yield line_no, _decode_preview(skipped_head), skipping + newline
             skipping = 0
             chunk = chunk[newline + 1 :]
@@ -298,6 +486,8 @@ def _lines(read: Callable[[int], bytes], max_bytes: int) -> Iterator[_Line]:
         pending = parts.pop()
         for part in parts:
             line_no += 1
+            end += len(part) + 1
+            cursor.end, cursor.line_no = end, line_no
             if len(part) > max_bytes:
                 yield line_no, _decode_preview(part[:RAW_PREVIEW_BYTES]), len(part)
             else:
@@ -305,8 +495,10 @@ def _lines(read: Callable[[int], bytes], max_bytes: int) -> Iterator[_Line]:
         if len(pending) > max_bytes:
             skipping, skipped_head, pending = len(pending), pending[:RAW_PREVIEW_BYTES], b""
     if skipping:
+        cursor.end, cursor.line_no = end + skipping, line_no + 1
         yield line_no + 1, _decode_preview(skipped_head), skipping
     elif pending:
+        cursor.end, cursor.line_no = end + len(pending), line_no + 1
         yield line_no + 1, _decode(pending, line_no + 1), 0
 
 
@@ -328,7 +520,16 @@ def _oversized(size: int, max_bytes: int) -> str:
     return f"line is {size} bytes, longer than the {max_bytes}-byte limit (MAX_RECORD_BYTES)"
 
 
-def _ndjson_records(lines: Iterator[_Line], max_bytes: int) -> Iterator[RawRecord]:
+def _blank_line(stats: StreamStats, max_records: int) -> None:
+    """Count a blank line: they cost as much to read as a record, so they count toward MAX_RECORDS too."""
+    stats.blank_lines += 1
+    if stats.blank_lines > max_records:
+        raise FileError(f"file has more than {max_records} blank lines (they count toward MAX_RECORDS)")
+
+
+def _ndjson_records(
+    lines: Iterator[_Line], max_bytes: int, stats: StreamStats, max_records: int
+) -> Iterator[RawRecord]:
     decoder = _json_decoder()
     for line_no, text, oversize in lines:
         ref = ("line", line_no)
@@ -336,11 +537,12 @@ def _ndjson_records(lines: Iterator[_Line], max_bytes: int) -> Iterator[RawRecor
             yield RawRecord(ref, None, text, _oversized(oversize, max_bytes))
             continue
         if not text.strip():
+            _blank_line(stats, max_records)
             continue
         try:
             value = decoder.decode(text)
         except json.JSONDecodeError as exc:
-            yield RawRecord(ref, None, text, f"not valid JSON: {exc.msg} at column {exc.colno}")
+            yield RawRecord(ref, None, text, f"not valid JSON: {_at(exc.msg, f'column {exc.colno}')}")
             continue
         except RecursionError:
             yield RawRecord(ref, None, text, "JSON is nested too deeply to parse")
@@ -395,9 +597,8 @@ def _csv_error(message: str) -> str:
     return f"is not valid CSV: {message}"
 
 
-def _csv_records(lines: Iterator[_Line], max_bytes: int) -> Iterator[RawRecord]:
-    feeder = _CsvFeeder(lines, max_bytes)
-    reader = csv.reader(feeder, strict=True)
+def _csv_header(reader: Iterator[list[str]], feeder: _CsvFeeder) -> list[str]:
+    """Read the header row (after any blank lines) and return its checked, normalised column names."""
     header: list[str] = []
     while not header:
         try:
@@ -409,6 +610,12 @@ def _csv_records(lines: Iterator[_Line], max_bytes: int) -> Iterator[RawRecord]:
         feeder.take()
     names = [name.strip().lower() for name in header]
     _check_header(names)
+    return names
+
+
+def _csv_rows(
+    reader: Iterator[list[str]], feeder: _CsvFeeder, names: list[str], stats: StreamStats, max_records: int
+) -> Iterator[RawRecord]:
     width = len(names)
     while True:
         try:
@@ -423,6 +630,7 @@ def _csv_records(lines: Iterator[_Line], max_bytes: int) -> Iterator[RawRecord]:
             continue
         start, raw = feeder.take()
         if not row:
+            _blank_line(stats, max_records)
             continue
         if len(row) != width:
             yield RawRecord(
@@ -461,6 +669,11 @@ def _json_decoder() -> json.JSONDecoder:
     )
 
 
+def _at(message: str, where: str) -> str:
+    """``message at where``; json's own messages may already end in "at" ("Unterminated string starting at")."""
+    return f"{message} {where}" if message.endswith(" at") else f"{message} at {where}"
+
+
 def _describe(value: object) -> str:
     if isinstance(value, list):
         return "an array"
@@ -478,14 +691,17 @@ def _describe(value: object) -> str:
 class _TextBuffer:
     """A sliding window of decoded text over the byte stream, for incremental ``raw_decode``."""
 
-    def __init__(self, read: Callable[[int], bytes], max_bytes: int) -> None:
+    def __init__(
+        self, read: Callable[[int], bytes], max_bytes: int, byte_base: int = 0, line: int = 1, column: int = 1
+    ) -> None:
         self._read = read
         self._max_bytes = max_bytes
         self._decoder = _json_decoder()
-        self._utf8 = codecs.getincrementaldecoder("utf-8-sig")("strict")
-        self._bytes_in = 0
-        self._dropped_lines = 0
-        self._column_base = 0  # characters between the last dropped newline and the window's start
+        # A BOM can only stand at the very start of the content; later, U+FEFF is just a character.
+        self._utf8 = codecs.getincrementaldecoder("utf-8-sig" if byte_base == 0 else "utf-8")("strict")
+        self._bytes_in = byte_base
+        self._dropped_lines = line - 1
+        self._column_base = column - 1  # characters between the last dropped newline and the window's start
         self.buf = ""
         self.pos = 0
         self.eof = False
@@ -524,11 +740,21 @@ class _TextBuffer:
             if not self.fill():
                 return ""
 
-    def where(self, pos: int) -> str:
+    def line_column(self, pos: int) -> tuple[int, int]:
+        """1-based line and column of the window position ``pos`` in the whole content."""
         line = self._dropped_lines + self.buf.count("\n", 0, pos) + 1
         last = self.buf.rfind("\n", 0, pos)
         column = pos - last if last >= 0 else self._column_base + pos + 1
+        return line, column
+
+    def where(self, pos: int) -> str:
+        line, column = self.line_column(pos)
         return f"line {line} column {column}"
+
+    def byte_offset(self, pos: int) -> int:
+        """Content offset (in bytes) of the window position ``pos``: bytes fed, minus what is still ahead."""
+        undecoded = self._utf8.getstate()[0]
+        return self._bytes_in - len(self.buf[pos:].encode("utf-8", "surrogatepass")) - len(undecoded)
 
     def decode_value(self, label: str) -> tuple[object, str]:
         """Decode the JSON value at ``pos`` (reading more as needed); return it with its source text."""
@@ -548,8 +774,10 @@ class _TextBuffer:
                     self.fill()
                     continue
                 if unterminated or exc.pos >= len(self.buf.rstrip(" \t\r\n")):
-                    raise FileError(f"file is truncated: it ends inside {label} ({exc.msg})") from None
-                raise FileError(f"{label} is not valid JSON: {exc.msg} at {self.where(exc.pos)}") from None
+                    raise FileError(
+                        f"file is truncated: it ends inside {label} ({_at(exc.msg, self.where(exc.pos))})"
+                    ) from None
+                raise FileError(f"{label} is not valid JSON: {_at(exc.msg, self.where(exc.pos))}") from None
             except RecursionError:
                 raise FileError(f"{label} is nested too deeply to parse") from None
             if end - start > self._max_bytes:
@@ -561,23 +789,30 @@ class _TextBuffer:
             return value, self.buf[start:end]
 
 
-def _json_array_records(text: _TextBuffer) -> Iterator[RawRecord]:
-    if text.next_significant() != "[":  # pragma: no cover - the sniffer only routes '[' here
-        raise FileError("expected a JSON array")
-    text.pos += 1
-    index = 0
-    following = text.next_significant()
-    if following == "]":
+def _json_array_records(text: _TextBuffer, resume_index: int | None = None) -> Iterator[RawRecord]:
+    """The items of a JSON array; with ``resume_index``, the content starts just after item resume_index - 1."""
+    if resume_index is None:
+        if text.next_significant() != "[":  # pragma: no cover - the sniffer only routes '[' here
+            raise FileError("expected a JSON array")
         text.pos += 1
+        index = 0
+        following = text.next_significant()
+        if following == "]":
+            text.pos += 1
+    else:
+        index, following = resume_index, ","
+    at_separator = resume_index is not None  # resuming just after an item: a ',' or ']' comes next
     while following != "]":
-        if following == "":
-            raise FileError("file is truncated: the JSON array is never closed")
-        value, raw = text.decode_value(f"item {index}")
-        if isinstance(value, JsonObject):
-            yield RawRecord(("index", index), value, raw)
-        else:
-            yield RawRecord(("index", index), None, raw, f"expected a JSON object, got {_describe(value)}")
-        index += 1
+        if not at_separator:
+            if following == "":
+                raise FileError("file is truncated: the JSON array is never closed")
+            value, raw = text.decode_value(f"item {index}")
+            if isinstance(value, JsonObject):
+                yield RawRecord(("index", index), value, raw)
+            else:
+                yield RawRecord(("index", index), None, raw, f"expected a JSON object, got {_describe(value)}")
+            index += 1
+        at_separator = False
         separator = text.next_significant()
         if separator == ",":
             text.pos += 1

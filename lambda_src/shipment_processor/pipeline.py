@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .config import Limits
-from .formats import FileError, Readable, RecordRef, StreamStats, iter_raw_records, preview
+from .formats import (
+    BytesSource,
+    FileError,
+    Readable,
+    RecordReader,
+    RecordRef,
+    ResumePoint,
+    Source,
+    StreamStats,
+    preview,
+)
 from .validation import Invalid, ShipmentUpdate, validate_record
 
 __all__ = [
@@ -22,6 +32,8 @@ __all__ = [
     "FileError",
     "Rejected",
     "Result",
+    "ResultStream",
+    "ResumePoint",
     "StreamStats",
     "describe_ref",
     "stream_results",
@@ -71,19 +83,57 @@ def stream_results(
     ``StreamReadError`` when ``body.read`` itself fails. Every record yields exactly one result, so accepted +
     rejected = total by construction.
     """
-    count = 0
-    for record in iter_raw_records(body, key, limits, stats):
-        count += 1
-        if count > limits.max_records:
-            raise FileError(f"file has more than {limits.max_records} records (MAX_RECORDS)")
-        if record.problem is not None or record.pairs is None:
-            yield Rejected(record.ref, record.problem or "record could not be read", preview(record.raw))
-            continue
-        outcome = validate_record(record.pairs, now)
-        if isinstance(outcome, Invalid):
-            yield Rejected(record.ref, outcome.reason, preview(record.raw))
-        else:
-            yield Accepted(record.ref, outcome)
+    return iter(ResultStream(BytesSource(body), key, limits, now, stats))
+
+
+class ResultStream:
+    """:func:`stream_results` over a :class:`Source`, from the start or from a :class:`ResumePoint`.
+
+    ``records_before`` is how many records earlier invocations read (MAX_RECORDS counts the whole file). After
+    any result, :meth:`resume_point` says where the next record starts.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        key: str,
+        limits: Limits,
+        now: datetime,
+        stats: StreamStats | None = None,
+        *,
+        resume: ResumePoint | None = None,
+        records_before: int = 0,
+    ) -> None:
+        self._reader = RecordReader(source, key, limits, stats, resume)
+        self._limits, self._now, self._count = limits, now, records_before
+
+    @property
+    def stats(self) -> StreamStats:
+        return self._reader.stats
+
+    def resume_point(self) -> ResumePoint | None:
+        """Where the record after the last result starts (None when nothing can follow)."""
+        return self._reader.resume_point()
+
+    def __iter__(self) -> Iterator[Result]:
+        limits, now, stats = self._limits, self._now, self._reader.stats
+        count = self._count
+        for record in self._reader:
+            count += 1
+            if count + stats.blank_lines > limits.max_records:
+                raise FileError(
+                    f"file has more than {limits.max_records} records (MAX_RECORDS; blank lines count too)"
+                    if stats.blank_lines
+                    else f"file has more than {limits.max_records} records (MAX_RECORDS)"
+                )
+            if record.problem is not None or record.pairs is None:
+                yield Rejected(record.ref, record.problem or "record could not be read", preview(record.raw))
+                continue
+            outcome = validate_record(record.pairs, now)
+            if isinstance(outcome, Invalid):
+                yield Rejected(record.ref, outcome.reason, preview(record.raw))
+            else:
+                yield Accepted(record.ref, outcome)
 
 
 def describe_ref(ref: RecordRef) -> str:

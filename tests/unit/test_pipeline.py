@@ -275,3 +275,12 @@ def test_pipeline_imports_nothing_from_aws() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "[]"
+
+
+def test_an_unterminated_json_string_is_described_without_a_doubled_at() -> None:
+    (result,) = results(b'{"shipment_id": "abc\n', "x.jsonl")
+    assert isinstance(result, Rejected)
+    assert result.reason == "not valid JSON: Unterminated string starting at column 17"
+    with pytest.raises(FileError, match=r"\(Unterminated string starting at line 1 column 18\)$") as error:
+        results(b'[{"shipment_id": "abc', "x.json")
+    assert " at at " not in str(error.value)
