@@ -21,7 +21,6 @@ from shipment_processor.pipeline import FileError, Result, ResultStream, StreamS
 
 from .support import NOW, as_csv, as_json_array, as_ndjson, gz, record, records
 
-
 DEFAULT_LIMITS = Limits()
 
 
