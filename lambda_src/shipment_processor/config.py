@@ -71,6 +71,7 @@ class Settings:
     checkpoint_margin_ms: int = 5_000
     outcome_events: bool = True
     outcome_event_source: str = "shipment-processing.dev"
+    function_name: str = ""  # AWS_LAMBDA_FUNCTION_NAME, set by Lambda: where continuations go without a context
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -101,6 +102,7 @@ class Settings:
             outcome_event_source=reader.get(
                 "OUTCOME_EVENT_SOURCE", f"shipment-processing.{environment}", _event_source
             ),
+            function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip(),
         )
         if incoming and rejects and (rejects.startswith(incoming) or incoming.startswith(rejects)):
             reader.problems.append(

@@ -61,6 +61,11 @@ class FileError(Exception):
     """The file as a whole cannot be used; the message says why, in words a shipper can act on."""
 
 
+class OutOfTime(Exception):
+    """The invocation's time ran out while reading something that is not a record (skipping to a resume point,
+    blank lines): the caller decides whether that is progress."""
+
+
 class StreamReadError(Exception):
     """Reading the body failed (network, timeout): not the file's fault, so retrying may help."""
 
@@ -173,8 +178,11 @@ class RecordReader:
         limits: Limits,
         stats: StreamStats | None = None,
         resume: ResumePoint | None = None,
+        *,
+        out_of_time: Callable[[], bool] | None = None,
     ) -> None:
         self._source, self._key, self._limits = source, key, limits
+        self._out_of_time = out_of_time or (lambda: False)
         self.stats = stats if stats is not None else StreamStats()
         self._resume = resume
         self._cursor = _Cursor()
@@ -224,7 +232,7 @@ class RecordReader:
             if fmt == CSV:
                 yield from self._csv(lines, header)
             else:
-                yield from _ndjson_records(lines, max_bytes, stats, limits.max_records)
+                yield from _ndjson_records(lines, max_bytes, stats, limits.max_records, self._out_of_time)
         elif fmt == JSON_ARRAY:
             if resume is None:
                 self._text = _TextBuffer(text.read, max_bytes)
@@ -271,7 +279,7 @@ class RecordReader:
             content = _Counter(
                 _Gunzip(raw).read, limits.max_decompressed_bytes, stats, "bytes_decompressed", _DECOMPRESSED_LIMIT
             )
-            header = _skip(content.read, resume.offset, resume.header_end if want_header else 0)
+            header = _skip(content.read, resume.offset, resume.header_end if want_header else 0, self._out_of_time)
             return _Peekable(content.read), header if want_header else None
         header = None
         if want_header:
@@ -301,7 +309,7 @@ class RecordReader:
         else:
             head_feeder = _CsvFeeder(_lines(io.BytesIO(header).read, max_bytes, _Cursor()), max_bytes)
             names = _csv_header(csv.reader(head_feeder, strict=True), head_feeder)
-        yield from _csv_rows(reader, feeder, names, self.stats, self._limits.max_records)
+        yield from _csv_rows(reader, feeder, names, self.stats, self._limits.max_records, out_of_time=self._out_of_time)
 
     def _json_array(self, text: _TextBuffer, resume_index: int | None) -> Iterator[RawRecord]:
         for record in _json_array_records(text, resume_index):
@@ -309,11 +317,13 @@ class RecordReader:
             yield record
 
 
-def _skip(read: Callable[[int], bytes], count: int, keep: int) -> bytes:
+def _skip(read: Callable[[int], bytes], count: int, keep: int, out_of_time: Callable[[], bool]) -> bytes:
     """Read and drop ``count`` bytes, returning the first ``keep`` of them."""
     kept = bytearray()
     left = count
     while left:
+        if out_of_time():
+            raise OutOfTime(f"re-reading the gzip content up to byte {count} to resume took all the time left")
         data = read(min(CHUNK_SIZE, left))
         if not data:
             raise FileError(f"the content ends before offset {count} where processing was to resume")
@@ -520,15 +530,17 @@ def _oversized(size: int, max_bytes: int) -> str:
     return f"line is {size} bytes, longer than the {max_bytes}-byte limit (MAX_RECORD_BYTES)"
 
 
-def _blank_line(stats: StreamStats, max_records: int) -> None:
+def _blank_line(stats: StreamStats, max_records: int, out_of_time: Callable[[], bool]) -> None:
     """Count a blank line: they cost as much to read as a record, so they count toward MAX_RECORDS too."""
     stats.blank_lines += 1
     if stats.blank_lines > max_records:
         raise FileError(f"file has more than {max_records} blank lines (they count toward MAX_RECORDS)")
+    if not stats.blank_lines & 1023 and out_of_time():
+        raise OutOfTime(f"the time ran out reading blank lines ({stats.blank_lines} so far)")
 
 
 def _ndjson_records(
-    lines: Iterator[_Line], max_bytes: int, stats: StreamStats, max_records: int
+    lines: Iterator[_Line], max_bytes: int, stats: StreamStats, max_records: int, out_of_time: Callable[[], bool]
 ) -> Iterator[RawRecord]:
     decoder = _json_decoder()
     for line_no, text, oversize in lines:
@@ -537,7 +549,7 @@ def _ndjson_records(
             yield RawRecord(ref, None, text, _oversized(oversize, max_bytes))
             continue
         if not text.strip():
-            _blank_line(stats, max_records)
+            _blank_line(stats, max_records, out_of_time)
             continue
         try:
             value = decoder.decode(text)
@@ -614,7 +626,13 @@ def _csv_header(reader: Iterator[list[str]], feeder: _CsvFeeder) -> list[str]:
 
 
 def _csv_rows(
-    reader: Iterator[list[str]], feeder: _CsvFeeder, names: list[str], stats: StreamStats, max_records: int
+    reader: Iterator[list[str]],
+    feeder: _CsvFeeder,
+    names: list[str],
+    stats: StreamStats,
+    max_records: int,
+    *,
+    out_of_time: Callable[[], bool],
 ) -> Iterator[RawRecord]:
     width = len(names)
     while True:
@@ -630,7 +648,7 @@ def _csv_rows(
             continue
         start, raw = feeder.take()
         if not row:
-            _blank_line(stats, max_records)
+            _blank_line(stats, max_records, out_of_time)
             continue
         if len(row) != width:
             yield RawRecord(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from logging import INFO, WARNING
 from typing import Any
@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 from .config import Settings
 from .logs import bind, configure, log, log_exception
-from .processor import FileProcessor, Invocation, S3Object
+from .processor import FileProcessor, FileReport, Invocation, S3Object
 from .store import Store
 
 
@@ -56,26 +56,49 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def handle(event: Any, context: Any, rt: Runtime) -> dict[str, Any]:
-    """Process every object of an S3 event; raise ProcessingError if any could not be processed."""
+    """Process what the event asks for; raise ProcessingError if any of it could not be processed.
+
+    Three kinds of event: an S3 notification (every ObjectCreated record), a ``continuation`` this function
+    queued for itself to carry on with a large file, and a ``reprocess`` request from an operator (a new attempt
+    on a version that is already final).
+    """
     request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
-    bind(request_id=request_id, environment=rt.settings.environment)
-    invocation = Invocation(request_id, getattr(context, "get_remaining_time_in_millis", None))
-    objects, problems = s3_objects(event, rt.settings)
+    # requestId, as the Lambda runtime's own JSON log lines spell it, so one Logs Insights filter finds both.
+    bind(requestId=request_id, environment=rt.settings.environment)
+    invocation = Invocation(
+        request_id,
+        getattr(context, "get_remaining_time_in_millis", None),
+        getattr(context, "invoked_function_arn", None),
+    )
+    work: list[tuple[str, str | None, Callable[[], FileReport]]] = []
+    problems: list[str] = []
+    if isinstance(event, dict) and isinstance(event.get("continuation"), dict):
+        request = event["continuation"]
+        work.append((str(request.get("key")), None, lambda: rt.processor.continue_file(request, invocation)))
+    elif isinstance(event, dict) and isinstance(event.get("reprocess"), dict):
+        request = event["reprocess"]
+        work.append(
+            (str(request.get("key")), request.get("version_id"), lambda: rt.processor.reprocess(request, invocation))
+        )
+    else:
+        objects, problems = s3_objects(event, rt.settings)
+        for obj in objects:
+            work.append((obj.key, obj.version_id, functools.partial(rt.processor.process, obj, invocation)))
     reports = []
     failures: list[str] = []
     first_error: Exception | None = None
-    for obj in objects:
+    for key, version_id, run in work:
         try:
-            reports.append(rt.processor.process(obj, invocation))
+            reports.append(run())
         except Exception as exc:  # finish the other objects, then fail the invocation
             first_error = first_error or exc
             log_exception(
                 "object could not be processed; the invocation will fail and be retried",
-                key=obj.key,
-                version_id=obj.version_id,
+                key=key,
+                version_id=version_id,
                 error=repr(exc),
             )
-            failures.append(f"{obj.key}: {exc!r}")
+            failures.append(f"{key}: {exc!r}")
     if problems or failures:
         raise ProcessingError("; ".join(problems + failures)) from first_error
     return {"files": [asdict(report) for report in reports]}
@@ -122,6 +145,7 @@ def _decode(record: dict[str, Any]) -> S3Object:
         version_id=s3["object"].get("versionId") or None,
         etag=s3["object"].get("eTag"),
         size=int(size) if size is not None else None,
+        sequencer=s3["object"].get("sequencer") or None,
     )
 
 

@@ -9,7 +9,7 @@ This is the function a benchmark or another runtime can drive directly::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -103,8 +103,9 @@ class ResultStream:
         *,
         resume: ResumePoint | None = None,
         records_before: int = 0,
+        out_of_time: Callable[[], bool] | None = None,
     ) -> None:
-        self._reader = RecordReader(source, key, limits, stats, resume)
+        self._reader = RecordReader(source, key, limits, stats, resume, out_of_time=out_of_time)
         self._limits, self._now, self._count = limits, now, records_before
 
     @property

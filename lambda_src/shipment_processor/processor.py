@@ -1,47 +1,48 @@
-"""The life of one uploaded object: claim it, stream it through the pipeline into the stores, record the outcome.
+"""One invocation's share of a file: take its metadata item, stream records into the stores, then either hand
+the rest to a new invocation or record the outcome.
 
-Outcomes (DESIGN.md): SUCCESS (no record rejected), PARTIAL (some rejected), FAILED (the file as a whole is
-unusable: unreadable, over a limit, no records, or no valid records). A FAILED file is a normal return: retrying
-cannot fix it. Processing is a single streaming pass, so when a file breaks part-way (truncated, bad bytes, too
-many records) the valid updates read before the break have already been stored; the FAILED item says where the
-file broke, and its counts cover exactly the records read (accepted + rejected = total, and the events table
-holds the accepted ones). Re-uploading a corrected file rewrites those updates harmlessly.
+Outcomes: SUCCESS (no record rejected), PARTIAL (some rejected), FAILED (the file as a whole is unusable:
+unreadable, over a limit, no records, no valid records, or a chain that stopped making progress), SUPERSEDED
+(an unversioned key was overwritten before its first event was processed; the newer upload has its own
+event). A FAILED file is a normal return: retrying cannot fix it. Processing streams, so when a file breaks
+part-way the valid updates read before the break are stored; the FAILED item says where, and its counts cover
+exactly the records read (accepted + rejected = total, and the events table holds the accepted ones).
+
+**Resumable.** When the time the invocation has left drops below ``CHECKPOINT_MARGIN_MS``, processing stops
+after the current record, flushes every write, checkpoints its position and running counts in the metadata
+item, and queues the rest to a new asynchronous invocation of this function (Lambda's async retries and
+on-failure destination then cover the continuation too). The next invocation resumes at the checkpoint: a
+ranged GET for a plain file, a re-read skipped to the offset for gzip. Counts, error samples and the rejects
+report (one object) run on across invocations; metrics and the outcome event are emitted once, at the end. A
+chain is bounded (``MAX_INVOCATIONS``) and fails when an invocation reads no record at all.
 
 AWS failures that survive the retries propagate: the claim is released and the invocation fails, so Lambda
-retries it (and finally sends it to the on-failure destination).
+retries it (resuming from the last checkpoint) and finally sends it to the on-failure destination.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from logging import INFO, WARNING
 from typing import Any
 
-from . import metrics
+from . import bounds, metrics, outcome
 from .config import Settings
+from .formats import OutOfTime, ResumePoint
+from .lifecycle import PROCESSING, SUPERSEDED, Claim, Ledger, Skip, Target
 from .logs import log
-from .pipeline import Accepted, FileError, StreamStats, describe_ref, stream_results
-from .store import FINAL_STATUSES, ObjectMissingError, Store
+from .pipeline import Accepted, FileError, ResultStream, StreamStats, describe_ref
+from .store import ObjectChangedError, ObjectMissingError, Store
 
 MAX_ERROR_SAMPLES = 20
 CLAIM_GRACE_S = 5  # clock skew allowance on top of the claimer's own deadline
+BUDGET_CHECK_EVERY = 64  # records between two looks at the time left (a look costs a clock read)
 
-
-@dataclass(frozen=True, slots=True)
-class S3Object:
-    """One ObjectCreated notification, decoded."""
-
-    bucket: str
-    key: str
-    event_time: str
-    version_id: str | None = None
-    etag: str | None = None
-    size: int | None = None
+S3Object = Target  # the name the handler and the tests use for one announced object version
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +51,14 @@ class Invocation:
 
     request_id: str
     remaining_ms: Callable[[], int] | None = None
+    function_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FileReport:
-    """What happened to one object; ``status`` is SUCCESS/PARTIAL/FAILED, or DUPLICATE/IN_PROGRESS/SUPERSEDED
-    when this delivery changed nothing."""
+    """What happened to one object in this invocation; ``status`` is SUCCESS/PARTIAL/FAILED/SUPERSEDED when the
+    file finished here, CONTINUED when a new invocation carries on, DUPLICATE/IN_PROGRESS when this delivery
+    changed nothing."""
 
     key: str
     upload_timestamp: str
@@ -65,25 +68,50 @@ class FileReport:
     records_rejected: int = 0
     error_message: str | None = None
     rejects_key: str | None = None
+    invocations: int = 1
+    attempt: int = 1
+
+
+@dataclass(slots=True)
+class _Run:
+    """The running state of one attempt at a file, carried from invocation to invocation in the checkpoint."""
+
+    now: datetime
+    accepted: int = 0
+    rejected: int = 0
+    samples: list[str] | None = None
+    duration_ms: int = 0
+    resume: ResumePoint | None = None
+    report: dict[str, Any] | None = None
+
+    @classmethod
+    def restore(cls, checkpoint: Mapping[str, Any] | None, now: datetime) -> _Run:
+        if not checkpoint:
+            return cls(now=now, samples=[])
+        return cls(
+            now=datetime.fromisoformat(checkpoint["now"]),
+            accepted=int(checkpoint["accepted"]),
+            rejected=int(checkpoint["rejected"]),
+            samples=list(checkpoint.get("samples", [])),
+            duration_ms=int(checkpoint.get("duration_ms", 0)),
+            resume=ResumePoint(**checkpoint["resume"]),
+            report=checkpoint.get("report"),
+        )
+
+    def saved(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "samples": self.samples or None,
+            "duration_ms": self.duration_ms,
+            "resume": asdict(self.resume) if self.resume else None,
+            "report": self.report,
+        }
 
 
 class FileProcessor:
-    """Processes S3 objects exactly once in effect, under at-least-once delivery.
-
-    Idempotency keys on the metadata item (filename, upload_timestamp = the event's eventTime), one per object
-    version. A new version of the same key arrives with a new eventTime and gets a new item. A redelivery of the
-    same event has the same eventTime and finds the item: if it is final, the delivery is a logged no-op; if it is
-    PROCESSING, it is taken over only when the claim is stale (past the claimer's own Lambda deadline, or
-    ``CLAIM_TIMEOUT_S`` without a context) or belongs to the same request id (Lambda retries an async invocation
-    with the same request id, after the earlier attempt has ended); otherwise the live claimer will finish it.
-
-    The same version can also be announced with a *different* eventTime (an event replayed by hand or by a
-    tool). With a versionId, the processor therefore first looks for an existing item of that version and, if
-    there is one, uses its upload_timestamp instead: one item per version, whatever the event says. Unversioned
-    buckets have no such identity (every overwrite is "null"), so there the eventTime alone decides. The lookup
-    and the claim are two calls, so two deliveries of one version with different eventTimes racing each other
-    can still yield two items; both then hold identical counts, and event writes are keyed, so nothing doubles.
-    """
+    """Processes S3 objects exactly once in effect, under at-least-once delivery, across invocations."""
 
     def __init__(
         self,
@@ -95,45 +123,360 @@ class FileProcessor:
     ) -> None:
         self.settings, self.store = settings, store
         self._clock, self._monotonic = clock, monotonic
+        self.ledger = Ledger(store, clock=lambda: self._clock().timestamp())
 
-    def process(self, obj: S3Object, invocation: Invocation) -> FileReport:
-        """Process one object (or recognise a duplicate delivery); raise only for AWS trouble."""
-        started = self._monotonic()
+    # --- the three ways in ---------------------------------------------------------------------------------
+
+    def process(self, obj: Target, invocation: Invocation) -> FileReport:
+        """An S3 event's object version: process it (or recognise a duplicate delivery)."""
         now = self._clock()
-        upload_timestamp = obj.event_time
-        if obj.version_id:
-            known = self.store.find_version(obj.key, obj.version_id)
-            if known is not None and known != obj.event_time:
-                log(
-                    INFO,
-                    "version already recorded under another event time; using that item",
-                    key=obj.key,
-                    version_id=obj.version_id,
-                    event_time=obj.event_time,
-                    upload_timestamp=known,
-                )
-                upload_timestamp = known
-        token = uuid.uuid4().hex
-        claim = self.store.claim(
-            {
-                **self._base_item(obj, upload_timestamp, now),
-                "processing_status": "PROCESSING",
-                "claim_token": token,
-                "claim_owner": invocation.request_id,
-                "claim_expires_at": self._claim_expiry(now, invocation),
-            },
-            owner=invocation.request_id,
-            now_epoch=int(now.timestamp()),
-        )
-        if not claim.acquired:
-            return self._not_claimed(obj, upload_timestamp, claim.existing or {})
+        fields = {
+            "version_id": obj.version_id or "null",
+            "etag": obj.etag,
+            "file_size": obj.size,
+            "sequencer": obj.sequencer,
+            "event_time": obj.event_time,
+            "shipper": self.shipper(obj.key),
+            "bucket": obj.bucket,
+            "environment": self.settings.environment,
+            "claimed_at": _iso(now),
+        }
+        taken = self.ledger.begin(obj, invocation.request_id, self._claim_expiry(now, invocation), fields)
+        return self._run(taken, invocation)
+
+    def continue_file(self, continuation: Mapping[str, Any], invocation: Invocation) -> FileReport:
+        """The next segment of a file, queued by the previous invocation's checkpoint."""
+        expiry = self._claim_expiry(self._clock(), invocation)
+        return self._run(self.ledger.resume(continuation, invocation.request_id, expiry), invocation)
+
+    def reprocess(self, request: Mapping[str, Any], invocation: Invocation) -> FileReport:
+        """A deliberate new attempt on a final version (after a fix), recorded as attempt n + 1."""
+        key = str(request["key"])
+        item = self.ledger.find(key, request.get("version_id"), request.get("upload_timestamp"))
+        if item is None:
+            raise LookupError(f"no metadata item for {key} (version {request.get('version_id')})")
+        expiry = self._claim_expiry(self._clock(), invocation)
+        taken = self.ledger.reprocess(key, str(item["upload_timestamp"]), invocation.request_id, expiry)
+        return self._run(taken, invocation)
+
+    def shipper(self, key: str) -> str:
+        """The path segment after the incoming prefix (``incoming/<shipper>/...``), or ``unknown``."""
+        rest = key[len(self.settings.incoming_prefix) :] if key.startswith(self.settings.incoming_prefix) else key
+        head, slash, _ = rest.partition("/")
+        return head if slash and head else "unknown"
+
+    # --- one segment ---------------------------------------------------------------------------------------
+
+    def _run(self, taken: Claim | Skip, invocation: Invocation) -> FileReport:
+        if isinstance(taken, Skip):
+            return self._skipped(taken)
+        if taken.takeover:
+            log(WARNING, "claim taken over", reason=taken.takeover, key=taken.filename, segment=taken.segment)
         try:
-            return self._process_claimed(
-                obj=obj, upload_timestamp=upload_timestamp, now=now, started=started, token=token, invocation=invocation
-            )
-        except Exception:
-            self.store.release(obj.key, upload_timestamp, token)
+            return self._segment(taken, invocation)
+        except Exception as exc:
+            try:
+                self.ledger.release(taken, repr(exc)[:500])
+            except Exception as release_error:  # the claim then simply expires at its deadline
+                log(
+                    WARNING,
+                    "could not release the claim; it will expire on its own",
+                    key=taken.filename,
+                    error=repr(release_error),
+                )
             raise
+
+    def _segment(self, claim: Claim, invocation: Invocation) -> FileReport:
+        started = self._monotonic()
+        item = claim.item
+        limits = self.settings.limits
+        run = _Run.restore(claim.checkpoint, self._clock())
+        version_id = None if item.get("version_id") in (None, "null") else str(item["version_id"])
+        source = self.store.object_source(str(item["bucket"]), claim.filename, version_id, item.get("etag"))
+        stats = StreamStats()
+        tag = bounds.version_tag(version_id, str(item.get("identity", claim.upload_timestamp)))
+        report = self.store.rejects_report(
+            str(item["bucket"]),
+            bounds.rejects_key(self.settings.rejects_prefix, claim.filename, tag),
+            {"source-version": version_id or "null", "source-upload-timestamp": claim.upload_timestamp},
+            spill_prefix=f"{self.settings.rejects_prefix}.partial/",
+        )
+        if run.report:
+            report.resume(run.report)
+        margin = self.settings.checkpoint_margin_ms
+        remaining = invocation.remaining_ms
+
+        def out_of_time() -> bool:
+            return remaining is not None and remaining() < margin
+
+        error: str | None = None
+        superseded: str | None = None
+        stopped = False
+        read_here = 0
+        rejects_key: str | None = None
+        file_size = int(item.get("file_size") or 0)
+        stream = ResultStream(
+            source,
+            claim.filename,
+            limits,
+            run.now,
+            stats,
+            resume=run.resume,
+            records_before=run.accepted + run.rejected,
+            out_of_time=out_of_time,
+        )
+        samples = run.samples if run.samples is not None else []
+        try:
+            if file_size > limits.max_object_bytes:
+                error = (
+                    f"file is {file_size} bytes, larger than the {limits.max_object_bytes}-byte limit "
+                    "(MAX_OBJECT_BYTES)"
+                )
+            else:
+                with self.store.event_writer(claim.filename, version_id or "null") as events, report:
+                    try:
+                        for result in stream:
+                            read_here += 1
+                            if isinstance(result, Accepted):
+                                events.put(result.update, result.ref)
+                                run.accepted += 1
+                            else:
+                                reason = bounds.cap(result.reason, bounds.MAX_REASON_BYTES)
+                                report.add(result.ref, reason, result.raw)
+                                run.rejected += 1
+                                if len(samples) < MAX_ERROR_SAMPLES:
+                                    sample = f"{describe_ref(result.ref)}: {reason}"
+                                    samples.append(bounds.cap(sample, bounds.MAX_SAMPLE_BYTES))
+                            if not read_here % BUDGET_CHECK_EVERY and out_of_time():
+                                stopped = True
+                                break
+                    except OutOfTime as exc:
+                        if read_here:
+                            stopped = True
+                        else:
+                            error = f"no record could be read in one invocation: {exc}"
+                    except FileError as exc:
+                        error = str(exc)
+                    events.close()
+                    if stopped and claim.segment >= self.settings.max_invocations:
+                        stopped = False
+                        error = (
+                            f"the file needed more than {self.settings.max_invocations} invocations "
+                            f"(MAX_INVOCATIONS) and was stopped after {run.accepted + run.rejected} records; "
+                            "raise the function's memory or timeout, or split the file"
+                        )
+                    if stopped:
+                        run.report = report.suspend(f"{claim.attempt}-{claim.segment}")
+                    else:
+                        rejects_key = report.close()
+        except ObjectMissingError as exc:
+            error = f"object no longer exists (deleted before it could be processed): {exc}"
+        except ObjectChangedError as exc:
+            superseded = str(exc)
+        finally:
+            source.close()
+        file_size = source.size if source.size is not None else file_size
+        run.samples = samples
+        run.duration_ms += int((self._monotonic() - started) * 1000)
+
+        if stopped and superseded is None:
+            return self._hand_off(claim, invocation, run, stream.resume_point(), report)
+        return self._finish(
+            claim,
+            run,
+            stats=stats,
+            file_size=file_size,
+            error=error,
+            superseded=superseded,
+            rejects_key=rejects_key,
+            rejects_version=report.version_id,
+        )
+
+    def _hand_off(
+        self, claim: Claim, invocation: Invocation, run: _Run, point: ResumePoint | None, report: Any
+    ) -> FileReport:
+        assert point is not None  # only a single JSON object has no resume point, and it never stops part-way
+        run.resume = point
+        expiry = int(self._clock().timestamp()) + self.settings.claim_timeout_s
+        queued = self.ledger.checkpoint(claim, run.saved(), expiry)
+        total = run.accepted + run.rejected
+        if queued is None:
+            return self._taken_over(claim, run)
+        report.discard_resumed()
+        handoff, segment = queued
+        continuation = {
+            "continuation": {
+                "bucket": claim.item["bucket"],
+                "key": claim.filename,
+                "upload_timestamp": claim.upload_timestamp,
+                "attempt": claim.attempt,
+                "segment": segment,
+                "handoff_token": handoff,
+            }
+        }
+        function = invocation.function_arn or self.settings.function_name
+        if not function:
+            raise RuntimeError("the function's own name is unknown (no context ARN, no AWS_LAMBDA_FUNCTION_NAME)")
+        self.store.invoke_async(function, continuation)
+        log(
+            INFO,
+            "file continues in a new invocation",
+            outcome="CONTINUED",
+            key=claim.filename,
+            upload_timestamp=claim.upload_timestamp,
+            segment=segment,
+            offset=point.offset,
+            records_so_far=total,
+        )
+        return FileReport(
+            claim.filename,
+            claim.upload_timestamp,
+            "CONTINUED",
+            total,
+            run.accepted,
+            run.rejected,
+            invocations=int(claim.item.get("invocations", 1)),
+            attempt=claim.attempt,
+        )
+
+    def _finish(
+        self,
+        claim: Claim,
+        run: _Run,
+        *,
+        stats: StreamStats,
+        file_size: int,
+        error: str | None,
+        superseded: str | None,
+        rejects_key: str | None,
+        rejects_version: str | None,
+    ) -> FileReport:
+        total = run.accepted + run.rejected
+        if superseded is not None:
+            status, error = SUPERSEDED, superseded
+        elif error is not None:
+            status = "FAILED"
+        elif total == 0:
+            status, error = "FAILED", "file contains no records"
+        elif run.accepted == 0:
+            verdict = "the only record is not valid" if total == 1 else f"none of the {total} records is valid"
+            status, error = "FAILED", f"{verdict}; see the rejects report"
+        else:
+            status = "PARTIAL" if run.rejected else "SUCCESS"
+        final = bounds.fit_item(
+            {
+                **claim.item,
+                "file_size": file_size,
+                "processing_status": status,
+                "records_total": total,
+                "records_accepted": run.accepted,
+                "records_rejected": run.rejected,
+                "format": stats.format or (run.resume.format if run.resume else None) or "unknown",
+                "compression": stats.compression or "none",
+                "processing_duration": run.duration_ms,
+                "error_message": bounds.cap(error, bounds.MAX_ERROR_MESSAGE_BYTES) if error else None,
+                "error_samples": run.samples or None,
+                "rejects_key": rejects_key,
+                "rejects_version_id": rejects_version if rejects_key else None,
+                "processed_at": _iso(self._clock()),
+                "request_id": claim.owner,
+                "checkpoint": None,
+                "handoff_token": None,
+            }
+        )
+        final = {k: v for k, v in final.items() if v is not None}
+        if not self.ledger.finish(claim, final):
+            return self._taken_over(claim, run)
+        self.emit_outcome(claim.item)
+        return _report(claim.item)
+
+    def _taken_over(self, claim: Claim, run: _Run) -> FileReport:
+        total = run.accepted + run.rejected
+        log(
+            WARNING,
+            "claim was taken over by another invocation; this invocation's result is discarded",
+            outcome="SUPERSEDED",
+            key=claim.filename,
+            upload_timestamp=claim.upload_timestamp,
+        )
+        return FileReport(claim.filename, claim.upload_timestamp, SUPERSEDED, total, run.accepted, run.rejected)
+
+    # --- outcome -------------------------------------------------------------------------------------------
+
+    def emit_outcome(self, item: Mapping[str, Any]) -> None:
+        """Publish a final item's outcome (event, then metrics: the event is the one that can fail), then mark it
+        emitted. A crash between the two leaves it pending, and the next invocation to meet it emits it."""
+        if self.settings.outcome_events:
+            self.store.put_event(
+                self.settings.outcome_event_source,
+                outcome.DETAIL_TYPE,
+                outcome.event_detail(item),
+                [outcome.object_arn(item)],
+            )
+        document = outcome.emf(item, self.settings.metrics_namespace, int(self._clock().timestamp() * 1000))
+        if document is not None:
+            metrics.emit(document)
+        try:
+            self.ledger.outcome_emitted(item)
+        except Exception as exc:  # the mark is bookkeeping: the outcome is out
+            log(WARNING, "could not mark the outcome as emitted", key=item["filename"], error=repr(exc))
+        status = str(item["processing_status"])
+        log(
+            WARNING if status in ("FAILED", SUPERSEDED) else INFO,
+            "file processed",
+            outcome=status,
+            key=item["filename"],
+            version_id=item.get("version_id"),
+            upload_timestamp=item["upload_timestamp"],
+            shipper=item.get("shipper"),
+            format=item.get("format"),
+            records_total=item.get("records_total", 0),
+            records_accepted=item.get("records_accepted", 0),
+            records_rejected=item.get("records_rejected", 0),
+            duration_ms=item.get("processing_duration", 0),
+            file_bytes=item.get("file_size"),
+            invocations=item.get("invocations", 1),
+            attempt=item.get("attempt", 1),
+            error=item.get("error_message"),
+            rejects_key=item.get("rejects_key"),
+        )
+
+    def _skipped(self, skip: Skip) -> FileReport:
+        item = skip.item
+        fields = {
+            "key": item.get("filename"),
+            "version_id": item.get("version_id"),
+            "upload_timestamp": item.get("upload_timestamp"),
+        }
+        if skip.pending_outcome:
+            log(INFO, "final item found with its outcome not yet emitted; emitting it", **fields)
+            self.emit_outcome(item)
+            return _report(item)
+        if skip.status == "DUPLICATE":
+            log(
+                INFO,
+                "duplicate delivery ignored: this object version is already processed",
+                outcome="DUPLICATE",
+                recorded_status=item.get("processing_status"),
+                **fields,
+            )
+        else:
+            log(
+                INFO,
+                f"delivery ignored: {skip.reason}",
+                outcome=skip.status,
+                claim_owner=item.get("claim_owner"),
+                **fields,
+            )
+        report = _report(item) if item.get("processing_status") not in (None, PROCESSING) else None
+        return FileReport(
+            str(item.get("filename", "")),
+            str(item.get("upload_timestamp", "")),
+            skip.status,
+            report.records_total if report else 0,
+            report.records_accepted if report else 0,
+            report.records_rejected if report else 0,
+        )
 
     def _claim_expiry(self, now: datetime, invocation: Invocation) -> int:
         if invocation.remaining_ms is not None:
@@ -142,176 +485,20 @@ class FileProcessor:
             seconds = self.settings.claim_timeout_s
         return int(now.timestamp()) + seconds + CLAIM_GRACE_S
 
-    def _not_claimed(self, obj: S3Object, upload_timestamp: str, existing: dict[str, Any]) -> FileReport:
-        status = str(existing.get("processing_status", ""))
-        fields = {"key": obj.key, "version_id": obj.version_id, "upload_timestamp": upload_timestamp}
-        if status in FINAL_STATUSES:
-            log(
-                INFO,
-                "duplicate delivery ignored: this object version is already processed",
-                outcome="DUPLICATE",
-                recorded_status=status,
-                **fields,
-            )
-            return FileReport(
-                obj.key,
-                upload_timestamp,
-                "DUPLICATE",
-                int(existing.get("records_total", 0)),
-                int(existing.get("records_accepted", 0)),
-                int(existing.get("records_rejected", 0)),
-            )
-        log(
-            INFO,
-            "delivery ignored: another invocation is processing this object version",
-            outcome="IN_PROGRESS",
-            claim_owner=existing.get("claim_owner"),
-            **fields,
-        )
-        return FileReport(obj.key, upload_timestamp, "IN_PROGRESS")
 
-    def _base_item(self, obj: S3Object, upload_timestamp: str, now: datetime) -> dict[str, Any]:
-        return {
-            "filename": obj.key,
-            "upload_timestamp": upload_timestamp,
-            "version_id": obj.version_id or "null",
-            "etag": obj.etag,
-            "file_size": obj.size,
-            "shipper": self.shipper(obj.key),
-            "bucket": obj.bucket,
-            "environment": self.settings.environment,
-            "claimed_at": _iso(now),
-        }
-
-    def shipper(self, key: str) -> str:
-        """The path segment after the incoming prefix (``incoming/<shipper>/...``), or ``unknown``."""
-        rest = key[len(self.settings.incoming_prefix) :] if key.startswith(self.settings.incoming_prefix) else key
-        head, slash, _ = rest.partition("/")
-        return head if slash and head else "unknown"
-
-    def _process_claimed(
-        self,
-        *,
-        obj: S3Object,
-        upload_timestamp: str,
-        now: datetime,
-        started: float,
-        token: str,
-        invocation: Invocation,
-    ) -> FileReport:
-        limits = self.settings.limits
-        version = obj.version_id or "null"
-        stats = StreamStats()
-        accepted = rejected = 0
-        samples: list[str] = []
-        error: str | None = None
-        rejects_key: str | None = None
-        file_size = obj.size or 0
-        try:
-            stored = self.store.open_object(obj.bucket, obj.key, obj.version_id)
-        except ObjectMissingError as exc:
-            error = f"object no longer exists (deleted before it could be processed): {exc}"
-        else:
-            file_size = stored.content_length
-            try:
-                if stored.content_length > limits.max_object_bytes:
-                    error = (
-                        f"file is {stored.content_length} bytes, larger than the {limits.max_object_bytes}-byte "
-                        "limit (MAX_OBJECT_BYTES)"
-                    )
-                else:
-                    report = self.store.rejects_writer(
-                        obj.bucket,
-                        f"{self.settings.rejects_prefix}{obj.key}.errors.jsonl",
-                        {"source-version": version, "source-upload-timestamp": upload_timestamp},
-                    )
-                    with self.store.event_writer(obj.key, version) as events, report:
-                        try:
-                            for result in stream_results(stored.body, obj.key, limits, now, stats):
-                                if isinstance(result, Accepted):
-                                    events.put(result.update, result.ref)
-                                    accepted += 1
-                                else:
-                                    report.add(result.ref, result.reason, result.raw)
-                                    rejected += 1
-                                    if len(samples) < MAX_ERROR_SAMPLES:
-                                        samples.append(f"{describe_ref(result.ref)}: {result.reason}")
-                        except FileError as exc:
-                            error = str(exc)
-                        events.close()
-                        rejects_key = report.close()
-            finally:
-                stored.body.close()
-
-        total = accepted + rejected
-        if error is not None:
-            status = "FAILED"
-        elif total == 0:
-            status, error = "FAILED", "file contains no records"
-        elif accepted == 0:
-            verdict = "the only record is not valid" if total == 1 else f"none of the {total} records is valid"
-            status, error = "FAILED", f"{verdict}; see the rejects report"
-        else:
-            status = "PARTIAL" if rejected else "SUCCESS"
-        duration_ms = int((self._monotonic() - started) * 1000)
-        item = {
-            **self._base_item(obj, upload_timestamp, now),
-            "file_size": file_size,
-            "processing_status": status,
-            "records_total": total,
-            "records_accepted": accepted,
-            "records_rejected": rejected,
-            "format": stats.format or "unknown",
-            "compression": stats.compression or "none",
-            "processing_duration": duration_ms,
-            "error_message": error,
-            "error_samples": samples or None,
-            "rejects_key": rejects_key,
-            "processed_at": _iso(self._clock()),
-            "request_id": invocation.request_id,
-        }
-        fields = {
-            "key": obj.key,
-            "version_id": obj.version_id,
-            "upload_timestamp": upload_timestamp,
-            "shipper": item["shipper"],
-            "records_total": total,
-            "records_accepted": accepted,
-            "records_rejected": rejected,
-            "duration_ms": duration_ms,
-            "file_bytes": file_size,
-        }
-        if not self.store.finish(item, token):
-            log(
-                WARNING,
-                "claim was taken over by another invocation; this attempt's result is discarded",
-                outcome="SUPERSEDED",
-                **fields,
-            )
-            return FileReport(obj.key, upload_timestamp, "SUPERSEDED", total, accepted, rejected)
-        metrics.emit(
-            metrics.emf_document(
-                namespace=self.settings.metrics_namespace,
-                environment=self.settings.environment,
-                succeeded=status != "FAILED",
-                records_accepted=accepted,
-                records_rejected=rejected,
-                duration_ms=duration_ms,
-                file_bytes=file_size,
-                timestamp_ms=int(self._clock().timestamp() * 1000),
-                properties={"key": obj.key, "shipper": item["shipper"], "status": status},
-            )
-        )
-        log(
-            WARNING if status == "FAILED" else INFO,
-            "file processed",
-            outcome=status,
-            format=item["format"],
-            error=error,
-            rejects_key=rejects_key,
-            **fields,
-        )
-        return FileReport(obj.key, upload_timestamp, status, total, accepted, rejected, error, rejects_key)
+def _report(item: Mapping[str, Any]) -> FileReport:
+    return FileReport(
+        str(item["filename"]),
+        str(item["upload_timestamp"]),
+        str(item["processing_status"]),
+        int(item.get("records_total", 0)),
+        int(item.get("records_accepted", 0)),
+        int(item.get("records_rejected", 0)),
+        item.get("error_message"),
+        item.get("rejects_key"),
+        int(item.get("invocations", 1)),
+        int(item.get("attempt", 1)),
+    )
 
 
 def _iso(moment: datetime) -> str:

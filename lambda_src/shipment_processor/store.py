@@ -9,6 +9,8 @@ Lambda's own retries and on-failure destination take over.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import random
 import threading
@@ -68,21 +70,12 @@ class Backoff:
         self.sleep(self.random() * min(self.cap_s, self.base_s * 2**attempt))
 
 
-@dataclass(frozen=True, slots=True)
-class StoredObject:
-    """An open object body and what S3 said about it."""
-
-    body: Any
-    content_length: int
-    etag: str | None
+class ObjectChangedError(Exception):
+    """The object at the key is no longer the one the event announced (an unversioned key overwritten)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
-    """Outcome of trying to claim a (filename, upload_timestamp) item; ``existing`` is the item that won."""
-
-    acquired: bool
-    existing: Item | None = None
+Conflict = Item
+"""What a failed conditional write found in its place (DynamoDB's ALL_OLD; empty when there is no item)."""
 
 
 def client_config(settings: Settings) -> Config:
@@ -140,91 +133,76 @@ class Store:
 
     # --- S3 --------------------------------------------------------------------------------------------------
 
-    def open_object(self, bucket: str, key: str, version_id: str | None) -> StoredObject:
-        """GET the exact version from the event (or the latest when the bucket is unversioned)."""
-        params = {"Bucket": bucket, "Key": key}
-        if version_id:
-            params["VersionId"] = version_id
-        try:
-            response = self.client("s3").get_object(**params)
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "NoSuchVersion", "404"):
-                raise ObjectMissingError(
-                    f"s3://{bucket}/{key} (version {version_id or 'null'}) no longer exists"
-                ) from exc
-            raise
-        return StoredObject(response["Body"], int(response.get("ContentLength", 0)), response.get("ETag"))
+    def object_source(self, bucket: str, key: str, version_id: str | None, etag: str | None) -> S3Source:
+        """The object version of an event, readable from any offset (a :class:`~.formats.Source`)."""
+        return S3Source(self.client("s3"), bucket, key, version_id, etag)
+
+    def rejects_report(self, bucket: str, key: str, metadata: Mapping[str, str], spill_prefix: str) -> RejectsWriter:
+        """A writer for the rejects report at ``key`` (nothing is uploaded unless a line is added)."""
+        return RejectsWriter(
+            lambda: self.client("s3"), bucket, key, dict(metadata), self.report_part_bytes, spill_prefix=spill_prefix
+        )
 
     def rejects_writer(self, bucket: str, key: str, metadata: Mapping[str, str]) -> RejectsWriter:
-        """A writer for the rejects report at ``key`` (nothing is uploaded unless a line is added)."""
-        return RejectsWriter(lambda: self.client("s3"), bucket, key, dict(metadata), self.report_part_bytes)
+        """A writer for a report that is written in one invocation (no parts carried to another)."""
+        return self.rejects_report(bucket, key, metadata, f"{self.settings.rejects_prefix}.partial/")
 
     # --- metadata table ------------------------------------------------------------------------------------
 
-    def find_version(self, filename: str, version_id: str) -> str | None:
-        """upload_timestamp of an existing item for this object version, if any (earliest first)."""
+    def put_if(self, item: Mapping[str, Any], condition: str, values: Mapping[str, Any]) -> Conflict | None:
+        """PutItem when ``condition`` holds: None when written, else the item that stood in the way.
+
+        A retried request whose first attempt was applied (its response lost) fails its own condition; the
+        caller recognises its own write in the returned item (its claim token).
+        """
         params: dict[str, Any] = {
             "TableName": self.settings.metadata_table,
-            "KeyConditionExpression": "filename = :f",
-            "FilterExpression": "version_id = :v",
-            "ProjectionExpression": "upload_timestamp",
-            "ExpressionAttributeValues": {":f": {"S": filename}, ":v": {"S": version_id}},
-            "ConsistentRead": True,
+            "Item": to_dynamodb(item),
+            "ConditionExpression": condition,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        for page in self.client("dynamodb").get_paginator("query").paginate(**params):
-            if page.get("Items"):
-                return str(page["Items"][0]["upload_timestamp"]["S"])
+        if values:  # DynamoDB refuses an empty ExpressionAttributeValues
+            params["ExpressionAttributeValues"] = to_dynamodb(values)
+        try:
+            self.client("dynamodb").put_item(**params)
+        except ClientError as exc:
+            return self._conflict(exc, item["filename"], item["upload_timestamp"])
         return None
 
-    def claim(self, item: Mapping[str, Any], *, owner: str, now_epoch: int) -> ClaimResult:
-        """Create the PROCESSING item, or take it over if its claim is stale or is our own earlier attempt."""
+    def update_if(
+        self,
+        key: Mapping[str, str],
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
+        *,
+        names: Mapping[str, str] | None = None,
+    ) -> tuple[Item | None, Conflict | None]:
+        """UpdateItem when ``condition`` holds: (the item as written, None), or (None, what stood in the way)."""
+        params: dict[str, Any] = {
+            "TableName": self.settings.metadata_table,
+            "Key": to_dynamodb(key),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if values:
+            params["ExpressionAttributeValues"] = to_dynamodb(values)
+        if names:
+            params["ExpressionAttributeNames"] = dict(names)
         try:
-            self.client("dynamodb").put_item(
-                TableName=self.settings.metadata_table,
-                Item=to_dynamodb(item),
-                ConditionExpression=(
-                    "attribute_not_exists(filename) OR (processing_status = :processing AND "
-                    "(claim_expires_at < :now OR claim_owner = :owner))"
-                ),
-                ExpressionAttributeValues={
-                    ":processing": {"S": PROCESSING},
-                    ":now": {"N": str(now_epoch)},
-                    ":owner": {"S": owner},
-                },
-            )
+            response = self.client("dynamodb").update_item(**params)
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            return ClaimResult(False, self.get_metadata(item["filename"], item["upload_timestamp"]))
-        return ClaimResult(True)
+            return None, self._conflict(exc, key["filename"], key["upload_timestamp"])
+        return from_dynamodb(response.get("Attributes", {})), None
 
-    def release(self, filename: str, upload_timestamp: str, token: str) -> None:
-        """Expire our claim now so any redelivery can take over at once (best effort: it only saves time)."""
-        try:
-            self.client("dynamodb").update_item(
-                TableName=self.settings.metadata_table,
-                Key=to_dynamodb({"filename": filename, "upload_timestamp": upload_timestamp}),
-                UpdateExpression="SET claim_expires_at = :zero",
-                ConditionExpression="claim_token = :token",
-                ExpressionAttributeValues={":zero": {"N": "0"}, ":token": {"S": token}},
-            )
-        except Exception as exc:  # the claim then simply expires at its deadline
-            log(WARNING, "could not release the claim; it will expire on its own", key=filename, error=repr(exc))
-
-    def finish(self, item: Mapping[str, Any], token: str) -> bool:
-        """Replace our PROCESSING item with the final one; False if another invocation has taken the claim over."""
-        try:
-            self.client("dynamodb").put_item(
-                TableName=self.settings.metadata_table,
-                Item=to_dynamodb(item),
-                ConditionExpression="claim_token = :token",
-                ExpressionAttributeValues={":token": {"S": token}},
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+    def _conflict(self, exc: ClientError, filename: str, upload_timestamp: str) -> Conflict:
+        if _code(exc) != "ConditionalCheckFailedException":
+            raise exc
+        if "Item" in exc.response:
+            return from_dynamodb(exc.response["Item"])
+        return self.get_metadata(filename, upload_timestamp) or {}  # ALL_OLD is empty when nothing was there
 
     def get_metadata(self, filename: str, upload_timestamp: str) -> Item | None:
         """The metadata item as plain Python values (consistent read)."""
@@ -234,6 +212,37 @@ class Store:
             ConsistentRead=True,
         )
         return from_dynamodb(response["Item"]) if "Item" in response else None
+
+    # --- Lambda and EventBridge ----------------------------------------------------------------------------
+
+    def invoke_async(self, function: str, payload: Mapping[str, Any]) -> None:
+        """Hand ``payload`` to a new asynchronous invocation of ``function`` (Lambda queues it and retries it)."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        response = self.client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=body)
+        if response.get("StatusCode") != 202:
+            raise TransientAWSError(f"Lambda did not queue the continuation (status {response.get('StatusCode')})")
+
+    def put_event(self, source: str, detail_type: str, detail: Mapping[str, Any], resources: list[str]) -> None:
+        """One event on the account's default EventBridge bus; entries EventBridge reports as failed are retried."""
+        entry = {
+            "Source": source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, separators=(",", ":"), ensure_ascii=False),
+            "Resources": resources,
+        }
+        attempt = 0
+        while True:
+            response = self.client("events").put_events(Entries=[entry])
+            if not response.get("FailedEntryCount"):
+                return
+            failure = (response.get("Entries") or [{}])[0]
+            attempt += 1
+            if attempt >= self.backoff.max_attempts:
+                raise TransientAWSError(
+                    f"EventBridge refused the outcome event {attempt} times: "
+                    f"{failure.get('ErrorCode')} {failure.get('ErrorMessage')}"
+                )
+            self.backoff.pause(attempt)
 
     # --- events table --------------------------------------------------------------------------------------
 
@@ -356,18 +365,102 @@ class EventWriter:
             self._backoff.pause(attempt)
 
 
+class S3Source:
+    """An object version read with ranged GETs, pinned to the event's version and ETag.
+
+    The ETag is sent as ``If-Match``: in an unversioned bucket, a key overwritten after its event was sent
+    answers 412, raised as :class:`ObjectChangedError`, instead of serving the newer body under the old
+    identity. A missing object or version raises :class:`ObjectMissingError`.
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, version_id: str | None, etag: str | None) -> None:
+        self._client, self.bucket, self.key, self.version_id = client, bucket, key, version_id
+        self.etag = etag.strip('"') if etag else None
+        self.size: int | None = None
+        self._bodies: list[Any] = []
+
+    def open(self, start: int = 0, end: int | None = None) -> Any:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id:
+            params["VersionId"] = self.version_id
+        if self.etag:
+            params["IfMatch"] = f'"{self.etag}"'
+        if start or end is not None:
+            if end is not None and end <= start:
+                return _EmptyBody()
+            params["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            response = self._client.get_object(**params)
+        except ClientError as exc:
+            code = _code(exc)
+            if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound"):
+                raise ObjectMissingError(
+                    f"s3://{self.bucket}/{self.key} (version {self.version_id or 'null'}) no longer exists"
+                ) from exc
+            if code in ("PreconditionFailed", "412"):
+                raise ObjectChangedError(
+                    f"s3://{self.bucket}/{self.key} was overwritten after this upload's event was sent (its "
+                    f"ETag is no longer {self.etag}); the newer upload is processed on its own event"
+                ) from exc
+            if code == "InvalidRange":  # a range starting at the very end of the object
+                return _EmptyBody()
+            raise
+        if self.size is None:
+            content_range = response.get("ContentRange") or ""
+            total = content_range.rpartition("/")[2]
+            self.size = int(total) if total.isdigit() else int(response.get("ContentLength", 0))
+        body = response["Body"]
+        self._bodies.append(body)
+        return body
+
+    def close(self) -> None:
+        """Close every body this source opened (connections go back to the pool)."""
+        for body in self._bodies:
+            with contextlib.suppress(Exception):
+                body.close()
+        self._bodies.clear()
+
+
+class _EmptyBody:
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        return None
+
+
+S3_MIN_PART_BYTES = 5 * 1024 * 1024  # every part of a multipart upload but the last must be at least this
+
+
 class RejectsWriter:
-    """Streams the rejects report (JSON Lines, in file order) to S3: one PUT when small, multipart when large."""
+    """Streams a rejects report (JSON Lines, in file order) to S3, across as many invocations as the file takes.
+
+    Small reports go up in one PUT, large ones as a multipart upload. A file processed in several invocations
+    keeps one multipart upload open: :meth:`suspend` uploads what fills whole parts and puts the rest (under
+    S3's 5 MiB part minimum) into a temporary object below ``spill_prefix``; :meth:`resume` reads it back. Part
+    numbers are fixed by position, so an invocation that dies and is retried re-uploads the same parts.
+    """
 
     def __init__(
-        self, client: Callable[[], Any], bucket: str, key: str, metadata: dict[str, str], part_bytes: int
+        self,
+        client: Callable[[], Any],
+        bucket: str,
+        key: str,
+        metadata: dict[str, str],
+        part_bytes: int,
+        *,
+        spill_prefix: str,
     ) -> None:
         self._client, self._bucket, self.key, self._metadata = client, bucket, key, metadata
-        self._part_bytes = part_bytes
+        self._part_bytes = max(part_bytes, S3_MIN_PART_BYTES)
+        self._spill_prefix = spill_prefix
         self._buffer = bytearray()
         self._upload_id: str | None = None
+        self._created_here = False
         self._parts: list[dict[str, Any]] = []
+        self._spills: list[str] = []  # temporary objects read back, deleted once the report no longer needs them
         self.lines = 0
+        self.version_id: str | None = None
 
     def __enter__(self) -> RejectsWriter:
         return self
@@ -384,44 +477,93 @@ class RejectsWriter:
         if len(self._buffer) >= self._part_bytes:
             self._upload_part()
 
+    def suspend(self, tag: str) -> dict[str, Any]:
+        """Make everything added so far durable for a later invocation; return the state to resume from."""
+        spill = None
+        if self._buffer:
+            if len(self._buffer) >= S3_MIN_PART_BYTES:
+                self._upload_part()
+            else:
+                spill = f"{self._spill_prefix}{hashlib.sha256(self.key.encode()).hexdigest()[:32]}/{tag}.jsonl"
+                self._client().put_object(Bucket=self._bucket, Key=spill, Body=bytes(self._buffer))
+        return {"lines": self.lines, "upload_id": self._upload_id, "parts": list(self._parts), "spill": spill}
+
+    def resume(self, state: Mapping[str, Any]) -> None:
+        """Carry on from :meth:`suspend`'s state (the report so far stays where the earlier invocation put it)."""
+        self.lines = int(state.get("lines", 0))
+        self._upload_id = state.get("upload_id")
+        self._parts = [{"PartNumber": int(p["PartNumber"]), "ETag": p["ETag"]} for p in state.get("parts", [])]
+        spill = state.get("spill")
+        if spill:
+            body = self._client().get_object(Bucket=self._bucket, Key=spill)["Body"]
+            self._buffer = bytearray(body.read())
+            self._spills.append(spill)
+
+    def discard_resumed(self) -> None:
+        """Delete the temporary object read back by :meth:`resume` (a newer checkpoint no longer needs it)."""
+        self._discard_spills()
+
     def close(self) -> str | None:
         """Finish the upload; return the report key, or None when there was nothing to report."""
         if self._upload_id is None:
             if not self.lines:
+                self._discard_spills()
                 return None
-            self._client().put_object(
+            response = self._client().put_object(
                 Bucket=self._bucket,
                 Key=self.key,
                 Body=bytes(self._buffer),
                 ContentType="application/x-ndjson",
                 Metadata=self._metadata,
             )
-            return self.key
-        if self._buffer:
-            self._upload_part()
-        self._client().complete_multipart_upload(
-            Bucket=self._bucket,
-            Key=self.key,
-            UploadId=self._upload_id,
-            MultipartUpload={"Parts": self._parts},
-        )
-        self._upload_id = None
+        else:
+            if self._buffer or not self._parts:
+                self._upload_part()
+            response = self._complete()
+        self.version_id = response.get("VersionId")
+        self._discard_spills()
         return self.key
 
     def abort(self) -> None:
-        """Abandon a multipart upload so no half-written report (or stored parts) is left behind."""
-        if self._upload_id is not None:
+        """Abandon a multipart upload this invocation started, so no orphaned parts are left behind.
+
+        An upload carried over from an earlier invocation is kept: the retry of this invocation resumes it
+        from the last checkpoint (and the bucket's lifecycle rule aborts it if the file is never finished).
+        """
+        if self._upload_id is not None and self._created_here:
             upload_id, self._upload_id = self._upload_id, None
             try:
                 self._client().abort_multipart_upload(Bucket=self._bucket, Key=self.key, UploadId=upload_id)
             except Exception as exc:  # a bucket lifecycle rule cleans up abandoned uploads
                 log(WARNING, "could not abort the rejects report upload", key=self.key, error=repr(exc))
 
+    def _complete(self) -> dict[str, Any]:
+        try:
+            return dict(
+                self._client().complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self.key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+            )
+        finally:
+            self._upload_id = None
+
+    def _discard_spills(self) -> None:
+        for spill in self._spills:
+            try:
+                self._client().delete_object(Bucket=self._bucket, Key=spill)
+            except Exception as exc:  # a lifecycle rule expires the temporary objects
+                log(WARNING, "could not delete a temporary rejects object", key=spill, error=repr(exc))
+        self._spills.clear()
+
     def _upload_part(self) -> None:
         if self._upload_id is None:
             self._upload_id = self._client().create_multipart_upload(
                 Bucket=self._bucket, Key=self.key, ContentType="application/x-ndjson", Metadata=self._metadata
             )["UploadId"]
+            self._created_here = True
         number = len(self._parts) + 1
         response = self._client().upload_part(
             Bucket=self._bucket,
@@ -435,16 +577,20 @@ class RejectsWriter:
 
 
 def to_dynamodb(item: Mapping[str, Any]) -> Item:
-    """Plain values -> DynamoDB attribute values. The metadata item only holds text, whole numbers and lists of
-    text; None is left out."""
+    """Plain values -> DynamoDB attribute values: text, whole numbers, booleans, lists and maps; None is left
+    out (of maps too)."""
     return {name: _attribute(value) for name, value in item.items() if value is not None}
 
 
-def _attribute(value: str | int | list[str]) -> dict[str, Any]:
+def _attribute(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         return {"S": value}
+    if isinstance(value, bool):
+        return {"BOOL": value}
     if isinstance(value, int):
         return {"N": str(value)}
+    if isinstance(value, Mapping):
+        return {"M": to_dynamodb(value)}
     return {"L": [_attribute(v) for v in value]}
 
 
@@ -456,9 +602,13 @@ def from_dynamodb(item: Mapping[str, Any]) -> Item:
 def _value(attribute: Mapping[str, Any]) -> Any:
     kind, value = next(iter(attribute.items()))
     if kind == "N":
-        return int(value)
+        return int(value) if "." not in value and "e" not in value.lower() else float(value)
     if kind == "L":
         return [_value(v) for v in value]
+    if kind == "M":
+        return from_dynamodb(value)
+    if kind == "NULL":
+        return None
     return value
 
 

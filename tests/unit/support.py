@@ -146,6 +146,14 @@ def gz(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
+_SEQUENCE = iter(range(0x0055AED6DCD90281E5, 0x0055AED6DCD90281E5 + 10**9))
+
+
+def next_sequencer() -> str:
+    """A new S3 sequencer: every write of a key gets a larger one (compared as equal-length hex strings)."""
+    return f"{next(_SEQUENCE):018X}"
+
+
 # --- the world ---------------------------------------------------------------------------------------------------
 
 
@@ -221,7 +229,12 @@ class World:
     def put(self, key: str, data: bytes) -> dict[str, Any]:
         """Upload like a shipper; returns what the S3 notification would carry."""
         response = self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
-        return {"versionId": response.get("VersionId"), "eTag": response["ETag"].strip('"'), "size": len(data)}
+        return {
+            "versionId": response.get("VersionId"),
+            "eTag": response["ETag"].strip('"'),
+            "size": len(data),
+            "sequencer": next_sequencer(),
+        }
 
     def event(self, *keys_and_meta: tuple[str, dict[str, Any]], event_time: str = EVENT_TIME) -> dict[str, Any]:
         """An S3 ObjectCreated notification as AWS sends it (keys URL-encoded with '+' for spaces)."""
@@ -282,6 +295,10 @@ class World:
         return result
 
     def metadata(self, key: str) -> list[dict[str, Any]]:
+        return [item for item in self.metadata_records(key) if item.get("item_type") != "version"]
+
+    def metadata_records(self, key: str) -> list[dict[str, Any]]:
+        """Every item of the key's partition: file items and the version records that give them their key."""
         response = self.dynamodb.query(
             TableName=METADATA_TABLE,
             KeyConditionExpression="filename = :f",

@@ -95,18 +95,19 @@ def test_a_new_version_of_the_same_key_gets_its_own_item(world: World) -> None:
     }
 
 
-def test_unversioned_bucket_uses_the_event_time_as_the_version(world: World) -> None:
+def test_unversioned_bucket_tells_writes_apart_by_their_sequencer(world: World) -> None:
     world.s3.create_bucket(Bucket="plain-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
 
-    def deliver_plain(data: bytes, event_time: str, request_id: str) -> dict[str, Any]:
-        world.s3.put_object(Bucket="plain-bucket", Key=KEY, Body=data)
-        event = world.event((KEY, {"size": len(data)}), event_time=event_time)
+    def deliver_plain(data: bytes, event_time: str, request_id: str, sequencer: str) -> dict[str, Any]:
+        put = world.s3.put_object(Bucket="plain-bucket", Key=KEY, Body=data)
+        meta = {"size": len(data), "eTag": put["ETag"].strip('"'), "sequencer": sequencer}
+        event = world.event((KEY, meta), event_time=event_time)
         event["Records"][0]["s3"]["bucket"]["name"] = "plain-bucket"
         return world.invoke(event, context=Context(aws_request_id=request_id))
 
-    first = deliver_plain(as_csv(records(2)), EVENT_TIME, "req-1")
-    duplicate = deliver_plain(as_csv(records(2)), EVENT_TIME, "req-2")
-    overwrite = deliver_plain(as_csv(records(4)), "2026-03-01T12:10:00.000Z", "req-3")
+    first = deliver_plain(as_csv(records(2)), EVENT_TIME, "req-1", "0055AED6DCD90281E5")
+    duplicate = deliver_plain(as_csv(records(2)), EVENT_TIME, "req-2", "0055AED6DCD90281E5")
+    overwrite = deliver_plain(as_csv(records(4)), "2026-03-01T12:10:00.000Z", "req-3", "0055AED6DCD90281F0")
 
     assert [r["files"][0]["status"] for r in (first, duplicate, overwrite)] == ["SUCCESS", "DUPLICATE", "SUCCESS"]
     items = world.metadata(KEY)

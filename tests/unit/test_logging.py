@@ -15,7 +15,7 @@ def test_processed_file_is_logged_with_key_version_shipper_counts_duration_and_o
 
     (line,) = [line for line in log_lines(result.stdout) if line["message"] == "file processed"]
     assert line["level"] == "INFO"
-    assert line["request_id"] == "req-1"
+    assert line["requestId"] == "req-1"
     assert line["environment"] == "dev"
     assert {k: line[k] for k in ("key", "version_id", "shipper", "outcome", "format")} == {
         "key": "incoming/acme/log.csv",
@@ -50,7 +50,7 @@ def test_failed_invocation_logs_the_error_with_its_traceback(world: World, capsy
 
     (line,) = log_lines(capsys.readouterr().out)
     assert line["message"] == "malformed S3 event record"
-    assert line["request_id"] == "abc"
+    assert line["requestId"] == "abc"
     assert "KeyError" in line["error"]
 
 

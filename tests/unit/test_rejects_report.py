@@ -1,4 +1,4 @@
-"""The rejects report: rejected/<original key>.errors.jsonl, one line per rejected record, in file order."""
+"""The rejects report: rejected/<key>.<version>.errors.jsonl, one line per rejected record, in file order."""
 
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ class RecordingS3:
         return getattr(self._real, name)
 
 
-def test_report_sits_next_to_the_rejects_prefix_under_the_original_key(world: World) -> None:
+def test_report_sits_under_the_rejects_prefix_named_for_the_key_and_its_version(world: World) -> None:
     result = world.process(KEY, as_csv([record(1), record(2, status="LOST")]))
 
-    assert result.item["rejects_key"] == "rejected/incoming/acme/week 9/updates.csv.errors.jsonl"
+    version = result.item["version_id"]
+    assert result.item["rejects_key"] == f"rejected/incoming/acme/week 9/updates.csv.{version}.errors.jsonl"
     head = world.s3.head_object(Bucket=BUCKET, Key=result.item["rejects_key"])
     assert head["ContentType"] == "application/x-ndjson"
     assert head["Metadata"] == {

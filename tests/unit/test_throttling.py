@@ -161,7 +161,7 @@ def test_access_denied_on_the_object_fails_the_invocation_not_the_file(world: Wo
 
 def test_failure_to_record_the_result_fails_the_invocation_and_releases_the_claim(world: World) -> None:
     def put_item(**kwargs: Any) -> dict[str, Any]:
-        if kwargs["Item"]["processing_status"]["S"] != "PROCESSING":
+        if kwargs["Item"].get("processing_status", {}).get("S", "PROCESSING") != "PROCESSING":
             raise client_error("InternalServerError", "PutItem")
         return world.dynamodb.put_item(**kwargs)
 
