@@ -37,10 +37,11 @@ MAX_FUTURE = timedelta(hours=24)
 _STATUS_SET = frozenset(STATUSES)
 _STATUS_LIST = ", ".join(STATUSES)
 _SHIPMENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_STATUS_SEPARATORS = re.compile(r"[\s-]+")
+_STATUS_SEPARATORS = re.compile(r"[\s-]+", re.ASCII)
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
-    r"(?:(?P<zulu>[Zz])|(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2}))?"
+    r"(?:(?P<zulu>[Zz])|(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2}))?",
+    re.ASCII,  # \d would also match full-width and Arabic-Indic digits; the contract is ASCII
 )
 _CANONICAL_UTC = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 _REQUIRED_SET = frozenset(REQUIRED_FIELDS)
@@ -124,7 +125,8 @@ def validate_record(pairs: Iterable[tuple[str, object]], now: datetime) -> Shipm
             problems.append(f"shipment_id '{_show(shipment_id)}' may only contain A-Z, a-z, 0-9, '_' and '-'")
     status = _required_text("status", required, problems)
     if status is not None and status not in _STATUS_SET:
-        normalised = _STATUS_SEPARATORS.sub("_", status).upper()
+        # ASCII first: str.upper() turns a dotless 'ı' into 'I' and would accept "pıcked_up".
+        normalised = _STATUS_SEPARATORS.sub("_", status).upper() if status.isascii() else ""
         if normalised in _STATUS_SET:
             status = normalised
         else:

@@ -268,3 +268,21 @@ def test_a_repeated_update_with_different_details_keeps_the_later_one(world: Wor
     result = world.process("incoming/acme/later-wins.jsonl", as_ndjson(rows), duplicates=1)
 
     assert [(event["location"], event["record_ref"]) for event in result.events] == [("Doorstep", "line 2")]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "\uff12\uff10\uff12\uff16-03-01T10:00:00Z",  # full-width digits in the year
+        "2026-03-01T\u0661\u0660:00:00Z",  # Arabic-Indic digits in the hour
+        "2026-03-01T10:00:00+\u0660\u0661:00",  # Arabic-Indic digits in the offset
+        "2026-03-01T10:00:00.\u0665Z",  # an Arabic-Indic five in the fraction
+    ],
+)
+def test_timestamps_with_non_ascii_digits_are_rejected(timestamp: str) -> None:
+    assert "is not ISO 8601 with an offset" in reason(timestamp=timestamp)
+
+
+@pytest.mark.parametrize("status", ["p\u0131cked_up", "deliver\u0131ed", "IN\u00a0TRANSIT"])
+def test_statuses_that_only_look_right_after_unicode_case_mapping_are_rejected(status: str) -> None:
+    assert reason(status=status).startswith("status ")
