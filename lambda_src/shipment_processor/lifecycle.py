@@ -165,7 +165,7 @@ class Ledger:
             "file_upload_timestamp": target.event_time,
             "version_id": target.version_id or "null",
         }
-        existing = self._table.put_if(guard, "attribute_not_exists(filename)", {})
+        existing = self._table.put_if(guard, "attribute_not_exists(#filename)", {})
         if existing is None or not existing.get("file_upload_timestamp"):
             return target.event_time
         return str(existing["file_upload_timestamp"])
@@ -206,7 +206,7 @@ class Ledger:
                 "claim_owner": owner,
                 "claim_expires_at": expires_at,
             }
-            existing = self._table.put_if(item, "attribute_not_exists(filename)", {})
+            existing = self._table.put_if(item, "attribute_not_exists(#filename)", {})
             if existing is None or existing.get("claim_token") == token:
                 return Claim(target.key, upload_timestamp, token, owner, item)
             if existing.get("identity", target.identity) != target.identity:
@@ -221,10 +221,10 @@ class Ledger:
         token = self._token()
         written, existing = self._table.update_if(
             key,
-            "SET claim_token = :token, claim_owner = :owner, claim_expires_at = :expires, "
-            "invocations = invocations + :one REMOVE handoff_token",
-            "processing_status = :processing AND attempt = :attempt AND segment = :segment AND "
-            "handoff_token = :handoff",
+            "SET #claim_token = :token, #claim_owner = :owner, #claim_expires_at = :expires, "
+            "#invocations = #invocations + :one REMOVE #handoff_token",
+            "#processing_status = :processing AND #attempt = :attempt AND #segment = :segment AND "
+            "#handoff_token = :handoff",
             {
                 ":token": token,
                 ":owner": owner,
@@ -264,10 +264,10 @@ class Ledger:
             attempt = int(existing.get("attempt", 1))
             written, conflict = self._table.update_if(
                 {"filename": filename, "upload_timestamp": upload_timestamp},
-                "SET processing_status = :processing, attempt = :next, segment = :one, invocations = :one, "
-                "claim_token = :token, claim_owner = :owner, claim_expires_at = :expires, "
-                "previous_attempts = :history REMOVE " + ", ".join(RUN_FIELDS),
-                "attempt = :attempt AND processing_status = :status",
+                "SET #processing_status = :processing, #attempt = :next, #segment = :one, #invocations = :one, "
+                "#claim_token = :token, #claim_owner = :owner, #claim_expires_at = :expires, "
+                "#previous_attempts = :history REMOVE " + ", ".join(f"#{name}" for name in RUN_FIELDS),
+                "#attempt = :attempt AND #processing_status = :status",
                 {
                     ":processing": PROCESSING,
                     ":next": attempt + 1,
@@ -303,12 +303,12 @@ class Ledger:
             interrupted = why is not None and not why.startswith("retrying after an error")
             written, conflict = self._table.update_if(
                 {"filename": filename, "upload_timestamp": upload_timestamp},
-                "SET claim_token = :token, claim_owner = :owner, claim_expires_at = :expires, "
-                "invocations = if_not_exists(invocations, :zero) + :one, "
-                "interrupted_invocations = if_not_exists(interrupted_invocations, :zero) + :interrupted"
-                + (", last_interruption = :why" if interrupted else "")
-                + " REMOVE handoff_token",
-                "processing_status = :processing AND claim_token = :seen",
+                "SET #claim_token = :token, #claim_owner = :owner, #claim_expires_at = :expires, "
+                "#invocations = if_not_exists(#invocations, :zero) + :one, "
+                "#interrupted_invocations = if_not_exists(#interrupted_invocations, :zero) + :interrupted"
+                + (", #last_interruption = :why" if interrupted else "")
+                + " REMOVE #handoff_token",
+                "#processing_status = :processing AND #claim_token = :seen",
                 {
                     ":token": token,
                     ":owner": owner,
@@ -346,8 +346,8 @@ class Ledger:
         values = {":state": dict(state), ":segment": segment, ":handoff": handoff, ":expires": expires_at}
         written, _ = self._table.update_if(
             claim.key,
-            "SET checkpoint = :state, segment = :segment, handoff_token = :handoff, claim_expires_at = :expires",
-            "claim_token = :token",
+            "SET #checkpoint = :state, #segment = :segment, #handoff_token = :handoff, #claim_expires_at = :expires",
+            "#claim_token = :token",
             {**values, ":token": claim.token},
         )
         if written is None:
@@ -365,7 +365,7 @@ class Ledger:
         item = {**kept, **final, "claim_token": claim.token, "outcome_pending": True}
         status = item["processing_status"]
         item["problem_status"] = status if status in PROBLEM_STATUSES else None
-        existing = self._table.put_if(item, "claim_token = :token", {":token": claim.token})
+        existing = self._table.put_if(item, "#claim_token = :token", {":token": claim.token})
         if existing is None:
             claim.item = item
             return True
@@ -378,8 +378,8 @@ class Ledger:
         """The outcome of a final item has been emitted: clear its pending mark (at most once per attempt)."""
         self._table.update_if(
             {"filename": str(item["filename"]), "upload_timestamp": str(item["upload_timestamp"])},
-            "REMOVE outcome_pending",
-            "claim_token = :token",
+            "REMOVE #outcome_pending",
+            "#claim_token = :token",
             {":token": item.get("claim_token", "")},
         )
 
@@ -387,8 +387,8 @@ class Ledger:
         """Expire the claim now, so the retry of this failed invocation can take over at once."""
         self._table.update_if(
             claim.key,
-            "SET claim_expires_at = :zero, last_error = :error",
-            "claim_token = :token",
+            "SET #claim_expires_at = :zero, #last_error = :error",
+            "#claim_token = :token",
             {":zero": 0, ":error": error, ":token": claim.token},
         )
 

@@ -94,7 +94,7 @@ class _Run:
             rejected=int(checkpoint["rejected"]),
             samples=list(checkpoint.get("samples", [])),
             duration_ms=int(checkpoint.get("duration_ms", 0)),
-            resume=ResumePoint(**checkpoint["resume"]),
+            resume=ResumePoint(**{"compression": None, **checkpoint["resume"]}),  # None is not stored
             report=checkpoint.get("report"),
         )
 

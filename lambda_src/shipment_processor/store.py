@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -117,11 +118,13 @@ class Store:
         dynamodb: Any = None,
         backoff: Backoff | None = None,
         report_part_bytes: int = REPORT_PART_BYTES,
+        clients: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.backoff = backoff or Backoff()
         self.report_part_bytes = report_part_bytes
         self._clients: dict[str, Any] = {k: v for k, v in (("s3", s3), ("dynamodb", dynamodb)) if v is not None}
+        self._clients.update(clients or {})
         self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
@@ -163,6 +166,8 @@ class Store:
         }
         if values:  # DynamoDB refuses an empty ExpressionAttributeValues
             params["ExpressionAttributeValues"] = to_dynamodb(values)
+        if names := _names(condition):
+            params["ExpressionAttributeNames"] = names
         try:
             self.client("dynamodb").put_item(**params)
         except ClientError as exc:
@@ -189,8 +194,9 @@ class Store:
         }
         if values:
             params["ExpressionAttributeValues"] = to_dynamodb(values)
+        names = {**_names(update, condition), **(names or {})}
         if names:
-            params["ExpressionAttributeNames"] = dict(names)
+            params["ExpressionAttributeNames"] = names
         try:
             response = self.client("dynamodb").update_item(**params)
         except ClientError as exc:
@@ -610,6 +616,12 @@ def _value(attribute: Mapping[str, Any]) -> Any:
     if kind == "NULL":
         return None
     return value
+
+
+def _names(*expressions: str) -> dict[str, str]:
+    """``#name`` placeholders of expressions, each standing for the attribute of that name (many attribute
+    names here, such as ``segment`` and ``attempt``, are DynamoDB reserved words)."""
+    return {f"#{name}": name for expression in expressions for name in re.findall(r"#(\w+)", expression)}
 
 
 def _code(exc: ClientError) -> str:

@@ -125,7 +125,7 @@ def validate_record(pairs: Iterable[tuple[str, object]], now: datetime) -> Shipm
             problems.append(f"shipment_id '{_show(shipment_id)}' may only contain A-Z, a-z, 0-9, '_' and '-'")
     status = _required_text("status", required, problems)
     if status is not None and status not in _STATUS_SET:
-        # ASCII first: str.upper() turns a dotless 'ı' into 'I' and would accept "pıcked_up".
+        # ASCII first: str.upper() turns a dotless i (U+0131) into 'I' and would accept "picked_up" spelt with it.
         normalised = _STATUS_SEPARATORS.sub("_", status).upper() if status.isascii() else ""
         if normalised in _STATUS_SET:
             status = normalised

@@ -157,15 +157,62 @@ def next_sequencer() -> str:
 # --- the world ---------------------------------------------------------------------------------------------------
 
 
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:shipment-processor-dev"
+
+
 @dataclass
 class Context:
     """The parts of the Lambda context the handler uses."""
 
     aws_request_id: str = "req-1"
     remaining_ms: int = 300_000
+    invoked_function_arn: str = FUNCTION_ARN
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
+
+
+@dataclass
+class ShortContext(Context):
+    """A context whose time runs short after ``looks`` looks at it: the processor then checkpoints and hands
+    the rest of the file to a new invocation (it looks once per claim and once every 64 records)."""
+
+    looks: int = 3
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.looks -= 1
+        return 300_000 if self.looks >= 0 else 1
+
+
+class LambdaQueue:
+    """Lambda as the function's own Invoke calls see it: asynchronous invocations queue up here."""
+
+    def __init__(self) -> None:
+        self.queued: list[dict[str, Any]] = []
+        self.fail_next = 0
+
+    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
+        assert InvocationType == "Event" and FunctionName == FUNCTION_ARN
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ClientError({"Error": {"Code": "ServiceException", "Message": "Lambda is down"}}, "Invoke")
+        self.queued.append(json.loads(Payload))
+        return {"StatusCode": 202}
+
+
+class EventsRecorder:
+    """EventBridge as the function sees it: the events put on the default bus are kept in order."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries.extend(Entries)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(len(self.entries))} for _ in Entries]}
+
+    @property
+    def details(self) -> list[dict[str, Any]]:
+        return [json.loads(entry["Detail"]) for entry in self.entries]
 
 
 @dataclass
@@ -210,6 +257,8 @@ class World:
     env: dict[str, str] = field(default_factory=dict)
     now: datetime = NOW
     sleeps: list[float] = field(default_factory=list)
+    lambda_: LambdaQueue = field(default_factory=LambdaQueue)
+    events: EventsRecorder = field(default_factory=EventsRecorder)
 
     def settings(self) -> Settings:
         return Settings.from_env(self.env)
@@ -222,6 +271,7 @@ class World:
             s3=s3,
             dynamodb=dynamodb,
             backoff=Backoff(sleep=self.sleeps.append, random=lambda: 1.0),
+            clients={"lambda": self.lambda_, "events": self.events},
             **({"report_part_bytes": report_part_bytes} if report_part_bytes else {}),
         )
         return Runtime.create(settings, store=store, clock=lambda: self.now)
@@ -258,6 +308,29 @@ class World:
 
     def invoke(self, event: dict[str, Any], runtime: Runtime | None = None, context: Context | None = None) -> Any:
         return handle(event, context or Context(), runtime or self.runtime())
+
+    def drain(self, runtime: Runtime | None = None, looks: int = 3, limit: int = 1000) -> list[Any]:
+        """Run every queued continuation (and those they queue) as Lambda would, each a new invocation."""
+        responses = []
+        runtime = runtime or self.runtime()
+        while self.lambda_.queued and len(responses) < limit:
+            payload = self.lambda_.queued.pop(0)
+            number = len(responses) + 2
+            responses.append(self.invoke(payload, runtime, ShortContext(f"req-c{number}", looks=looks)))
+        return responses
+
+    def process_in_segments(
+        self, key: str, data: bytes, *, looks: int = 3, runtime: Runtime | None = None, duplicates: int = 0
+    ) -> Processed:
+        """Upload ``data``, deliver its event to an invocation whose time runs short, run the continuations it
+        queues until the file is final; check the invariants and return what is visible."""
+        meta = self.put(key, data)
+        self.capsys.readouterr()
+        runtime = runtime or self.runtime()
+        first = self.invoke(self.event((key, meta)), runtime, ShortContext("req-1", looks=looks))
+        self.drain(runtime, looks)
+        stdout = self.capsys.readouterr().out
+        return self.observe(key, first, stdout, upload_timestamp=EVENT_TIME, duplicates=duplicates)
 
     def process(
         self,
