@@ -268,8 +268,8 @@ class World:
         settings = self.settings()
         store = Store(
             settings,
-            s3=s3,
-            dynamodb=dynamodb,
+            s3=s3 or S3Limits(self.s3),
+            dynamodb=dynamodb or self.dynamodb,
             backoff=Backoff(sleep=self.sleeps.append, random=lambda: 1.0),
             clients={"lambda": self.lambda_, "events": self.events},
             **({"report_part_bytes": report_part_bytes} if report_part_bytes else {}),
@@ -399,6 +399,25 @@ class World:
         return [json.loads(line) for line in body.splitlines()]
 
 
+class S3Limits:
+    """The (moto) S3 client with the key limit AWS enforces and moto does not: at most 1,024 bytes of UTF-8."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._real, name)
+        if name not in {"put_object", "create_multipart_upload", "upload_part", "complete_multipart_upload"}:
+            return method
+
+        def checked(**kwargs: Any) -> Any:
+            if len(kwargs["Key"].encode()) > 1024:
+                raise ClientError({"Error": {"Code": "KeyTooLongError", "Message": "Your key is too long"}}, name)
+            return method(**kwargs)
+
+        return checked
+
+
 def throttled(operation: str = "BatchWriteItem") -> ClientError:
     return ClientError(
         {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}},
@@ -467,3 +486,34 @@ def assert_consistent(result: Processed, *, duplicates: int = 0) -> None:
     assert item["processing_status"] in ("SUCCESS", "PARTIAL", "FAILED")
     if item["processing_status"] == "FAILED":
         assert item["error_message"]
+
+
+@contextmanager
+def responses_lost(
+    client: Any, operation: str, when: Callable[[dict[str, Any]], bool] = lambda _: True
+) -> Iterator[list[dict[str, Any]]]:
+    """Make botocore send a request again after it succeeded, as it does when the response is lost on the way
+    back (a 500 or a dropped connection after the write was applied). ``when`` sees the request's JSON body;
+    each matching request is re-sent once. Yields the bodies of the requests that were re-sent."""
+    resent: list[dict[str, Any]] = []
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def lose(response: Any, attempts: int, request_dict: dict[str, Any], **_: Any) -> int | None:
+        if response is None or attempts != 1 or response[0].status_code != 200:
+            return None
+        raw = request_dict.get("body")
+        try:
+            body = json.loads(raw) if isinstance(raw, bytes | str) and raw[:1] in (b"{", "{") else {}
+        except ValueError:  # not one JSON document (an S3 body)
+            body = {}
+        if not when(body):
+            return None
+        resent.append(body)
+        return 0  # retry at once: the write is applied a second time, with the same content
+
+    event = f"needs-retry.{service}.{operation}"
+    client.meta.events.register_first(event, lose, unique_id=f"lost-{operation}")
+    try:
+        yield resent
+    finally:
+        client.meta.events.unregister(event, unique_id=f"lost-{operation}")
