@@ -108,10 +108,6 @@ class ResultStream:
         self._reader = RecordReader(source, key, limits, stats, resume, out_of_time=out_of_time)
         self._limits, self._now, self._count = limits, now, records_before
 
-    @property
-    def stats(self) -> StreamStats:
-        return self._reader.stats
-
     def resume_point(self) -> ResumePoint | None:
         """Where the record after the last result starts (None when nothing can follow)."""
         return self._reader.resume_point()

@@ -1,4 +1,4 @@
-"""Pure validation of one shipment record against the record contract (DESIGN.md, "Record contract").
+"""Pure validation of one shipment record against the record contract (docs/design.md, "Record contract").
 
 A record arrives as the ``(name, value)`` pairs the parser read, in file order, so duplicate field names can be
 reported instead of silently collapsing. Values are ``str`` (JSON numbers keep their source text), ``bool``,

@@ -214,3 +214,64 @@ def test_the_metadata_item_records_the_invocations_and_a_long_file_still_alarms_
     (document,) = emf_documents(result.stdout)
     assert document["invocations"] == result.item["invocations"] >= 3
     assert document["ProcessingSuccess"] == 1
+
+
+class TakenOverAtCheckpoint:
+    """DynamoDB where another invocation takes the claim over just before this one checkpoints."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if "#checkpoint = :state" in kwargs.get("UpdateExpression", ""):
+            self._real.update_item(
+                TableName=kwargs["TableName"],
+                Key=kwargs["Key"],
+                UpdateExpression="SET claim_token = :other",
+                ExpressionAttributeValues={":other": {"S": "someone-else"}},
+            )
+        return self._real.update_item(**kwargs)
+
+
+def test_an_invocation_whose_claim_was_taken_over_before_its_checkpoint_stops_without_queuing(world: World) -> None:
+    meta = world.put(KEY, as_csv(mixed(300)))
+
+    response = world.invoke(
+        world.event((KEY, meta)),
+        world.runtime(dynamodb=TakenOverAtCheckpoint(world.dynamodb)),
+        ShortContext("req-1", looks=3),
+    )
+
+    assert response["files"][0]["status"] == "SUPERSEDED"
+    assert world.lambda_.queued == []
+
+
+def test_without_its_own_name_the_function_cannot_continue_and_says_so(world: World) -> None:
+    meta = world.put(KEY, as_csv(mixed(300)))
+    context = ShortContext("req-1", looks=3)
+    context.invoked_function_arn = ""
+
+    with pytest.raises(ProcessingError, match="own name is unknown"):
+        world.invoke(world.event((KEY, meta)), context=context)
+
+
+def test_an_outcome_whose_mark_cannot_be_cleared_is_still_out_and_logged(world: World) -> None:
+    class NoMark:
+        def __init__(self, real: Any) -> None:
+            self._real = real
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._real, name)
+
+        def update_item(self, **kwargs: Any) -> Any:
+            if "REMOVE #outcome_pending" in kwargs.get("UpdateExpression", ""):
+                raise ConnectionError("network gone")
+            return self._real.update_item(**kwargs)
+
+    result = world.process(KEY, as_csv(mixed(20)), runtime=world.runtime(dynamodb=NoMark(world.dynamodb)))
+
+    assert len(emf_documents(result.stdout)) == 1 and len(world.events.entries) == 1
+    assert any(line["message"] == "could not mark the outcome as emitted" for line in log_lines(result.stdout))

@@ -194,3 +194,32 @@ def test_blank_csv_rows_count_toward_max_records_across_a_resume() -> None:
 
 def data_start(csv_bytes: bytes) -> int:
     return csv_bytes.index(b"\n") + 1
+
+
+def test_a_plain_body_can_be_read_once_from_its_start_only() -> None:
+    from shipment_processor.formats import BytesSource, iter_raw_records  # noqa: PLC0415
+
+    source = BytesSource(io.BytesIO(b"x"))
+    assert source.open().read() == b"x"
+    with pytest.raises(ValueError, match="once"):
+        source.open()
+    assert len(list(iter_raw_records(io.BytesIO(as_ndjson(records(3))), "x.jsonl", Limits()))) == 3
+
+
+def test_a_single_json_object_has_nothing_after_it_to_resume() -> None:
+    stream = ResultStream(RangedSource(json.dumps(record(1)).encode()), "x.json", Limits(), NOW)
+    assert len(list(stream)) == 1
+    assert stream.resume_point() is None
+
+
+def test_a_resume_point_that_does_not_match_the_object_fails_clearly() -> None:
+    data = as_csv(records(5))
+    _, point = stopped_after(data, "x.csv", 2)
+    shorter = data[: point.header_end - 3]
+    from shipment_processor.formats import StreamReadError  # noqa: PLC0415
+
+    with pytest.raises(StreamReadError, match="header row should be"):
+        resumed(shorter, "x.csv", point, 2)
+    packed = gzip.compress(data[:10])
+    with pytest.raises(FileError, match="ends before offset"):
+        resumed(packed, "x.csv.gz", ResumePoint(**{**_fields(point), "compression": "gzip"}), 2)

@@ -62,7 +62,7 @@ def recent_files(dynamodb: Any, table: str, limit: int = 20) -> list[dict[str, A
 
 
 def latest_status(dynamodb: Any, table: str, shipment_id: str) -> dict[str, Any] | None:
-    """A shipment's latest update: its events queried newest first, limit 1 (the access pattern of DESIGN.md)."""
+    """A shipment's latest update: its events queried newest first, limit 1 (the access pattern of docs/design.md)."""
     response = dynamodb.query(
         TableName=table,
         KeyConditionExpression="shipment_id = :s",

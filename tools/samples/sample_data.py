@@ -4,7 +4,7 @@ Four shippers, each with its own id scheme, carriers, locations and UTC offset, 
 updates: a clean CSV (quoted locations with commas), a clean NDJSON, a JSON array with sloppy-but-valid field
 names and statuses, a gzip CSV, a CSV with a few bad records of every kind, a single JSON object, and a
 UTF-16 export that fails as a whole. `manifest.json` lists every file with the S3 key it is uploaded under
-and the outcome the record contract (DESIGN.md) prescribes, plus three shipments followed across files.
+and the outcome the record contract (docs/design.md) prescribes, plus three shipments followed across files.
 
 The same seed always writes byte-identical files (fixed gzip header, sorted JSON keys, no wall-clock input),
 so the files are committed and `--check` tells whether they are current.

@@ -1,0 +1,214 @@
+"""The ledger's moves when another invocation moves first: what each failed condition tells it, decided in one
+place. Each test sets up the race on a real (moto) table, through a table that lets a rival write slip in
+between the ledger's read and its write, or applies a write and then reports it lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from shipment_processor.config import Settings
+from shipment_processor.lifecycle import GUARD_PREFIX, Claim, Ledger, Skip, Target
+from shipment_processor.store import Store
+
+from .support import BUCKET, EVENT_TIME, World, as_csv, records
+
+KEY = "incoming/acme/race.csv"
+NOW = 1_772_366_400  # 2026-03-01T12:00:00Z
+
+
+class Rival:
+    """The metadata table, with a rival's write applied just before the ledger's next conditional update, or
+    with the ledger's own update applied and its response lost."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.before_update: Callable[[], None] | None = None
+        self.lose_next_update = False
+        self.lose_next_put = False
+
+    def put_if(self, item: Mapping[str, Any], condition: str, values: Mapping[str, Any]) -> Any:
+        if self.lose_next_put:
+            self.lose_next_put = False
+            assert self.store.put_if(item, condition, values) is None
+            return self.store.get_metadata(item["filename"], item["upload_timestamp"])
+        return self.store.put_if(item, condition, values)
+
+    def update_if(self, key: Mapping[str, str], update: str, condition: str, values: Mapping[str, Any], **kw: Any):
+        if self.before_update is not None:
+            rival, self.before_update = self.before_update, None
+            rival()
+        if self.lose_next_update:
+            self.lose_next_update = False
+            written, conflict = self.store.update_if(key, update, condition, values, **kw)
+            assert written is not None, conflict
+            return None, written  # applied; the re-sent request then fails its own condition
+        return self.store.update_if(key, update, condition, values, **kw)
+
+    def get_metadata(self, filename: str, upload_timestamp: str) -> Any:
+        return self.store.get_metadata(filename, upload_timestamp)
+
+
+@pytest.fixture
+def table(world: World) -> Rival:
+    return Rival(Store(Settings(), s3=world.s3, dynamodb=world.dynamodb))
+
+
+def ledger(table: Rival, now: int = NOW) -> Ledger:
+    return Ledger(table, clock=lambda: float(now))
+
+
+def target(**changes: Any) -> Target:
+    return Target(**{"bucket": BUCKET, "key": KEY, "event_time": EVENT_TIME, "version_id": "v1", **changes})
+
+
+def claimed(table: Rival, owner: str = "req-1", expires_at: int = NOW + 60) -> Claim:
+    taken = ledger(table).begin(target(), owner, expires_at, {"bucket": BUCKET})
+    assert isinstance(taken, Claim)
+    return taken
+
+
+def test_a_hand_made_event_without_version_or_sequencer_is_identified_by_its_event_time(table: Rival) -> None:
+    plain = target(version_id=None, sequencer=None)
+
+    assert plain.identity == f"t:{EVENT_TIME}"
+    assert ledger(table).upload_timestamp(plain) == EVENT_TIME
+    assert table.get_metadata(KEY, f"{GUARD_PREFIX}t:{EVENT_TIME}") is None, "no version record is needed"
+
+
+def test_a_version_is_found_by_its_version_id_even_when_it_shares_an_event_time(table: Rival) -> None:
+    claimed(table)
+    other = ledger(table).begin(target(version_id="v2"), "req-2", NOW + 60, {"bucket": BUCKET})
+    assert isinstance(other, Claim) and other.upload_timestamp == f"{EVENT_TIME}#v:v2"
+
+    found = ledger(table).find(KEY, version_id="v2")
+
+    assert found is not None and found["upload_timestamp"] == f"{EVENT_TIME}#v:v2"
+    assert ledger(table).find(KEY) is None
+    assert ledger(table).find(KEY, version_id="never-uploaded") is None
+
+
+def test_a_continuation_of_an_attempt_that_a_reprocess_replaced_is_superseded(table: Rival) -> None:
+    claim = claimed(table)
+    table.store.update_if(claim.key, "SET #attempt = :two", "attribute_exists(filename)", {":two": 2})
+    continuation = {"key": KEY, "upload_timestamp": EVENT_TIME, "attempt": 1, "segment": 2, "handoff_token": "h"}
+
+    taken = ledger(table).resume(continuation, "req-c2", NOW + 60)
+
+    assert isinstance(taken, Skip) and taken.status == "SUPERSEDED"
+
+
+def test_reprocessing_an_item_that_does_not_exist_changes_nothing(table: Rival) -> None:
+    taken = ledger(table).reprocess(KEY, EVENT_TIME, "req-9", NOW + 60)
+
+    assert isinstance(taken, Skip) and taken.status == "SUPERSEDED"
+
+
+def _finished(table: Rival) -> Claim:
+    claim = claimed(table)
+    assert ledger(table).finish(claim, {"processing_status": "SUCCESS", "records_total": 1})
+    return claim
+
+
+def test_a_reprocess_that_loses_the_race_to_another_reprocess_is_in_progress(table: Rival) -> None:
+    _finished(table)
+    rival = ledger(table)
+    table.before_update = lambda: rival.reprocess(KEY, EVENT_TIME, "req-rival", NOW + 60) and None
+
+    taken = ledger(table).reprocess(KEY, EVENT_TIME, "req-9", NOW + 60)
+
+    assert isinstance(taken, Skip) and taken.status == "IN_PROGRESS"
+    assert table.get_metadata(KEY, EVENT_TIME)["claim_owner"] == "req-rival"  # type: ignore[index]
+
+
+def test_a_reprocess_whose_response_was_lost_recognises_its_own_claim(table: Rival) -> None:
+    _finished(table)
+    table.lose_next_update = True
+
+    taken = ledger(table).reprocess(KEY, EVENT_TIME, "req-9", NOW + 60)
+
+    assert isinstance(taken, Claim) and taken.attempt == 2
+
+
+def test_a_take_over_that_another_invocation_wins_first_is_in_progress(table: Rival) -> None:
+    claimed(table, expires_at=NOW - 1)  # a stale claim: anyone may take it over
+    rival = ledger(table)
+    table.before_update = lambda: rival.begin(target(), "req-rival", NOW + 60, {}) and None
+
+    taken = ledger(table).begin(target(), "req-2", NOW + 60, {})
+
+    assert isinstance(taken, Skip) and taken.status == "IN_PROGRESS"
+
+
+def test_a_take_over_whose_response_was_lost_recognises_its_own_claim(table: Rival) -> None:
+    claimed(table, expires_at=NOW - 1)
+    table.lose_next_update = True
+
+    taken = ledger(table).begin(target(), "req-2", NOW + 60, {})
+
+    assert isinstance(taken, Claim) and taken.takeover is not None
+    assert taken.item["interrupted_invocations"] == 1
+
+
+def test_a_checkpoint_after_the_claim_was_taken_over_stops_the_invocation(table: Rival) -> None:
+    claim = claimed(table, expires_at=NOW - 1)
+    assert isinstance(ledger(table).begin(target(), "req-2", NOW + 60, {}), Claim)
+
+    assert ledger(table).checkpoint(claim, {"accepted": 1}, NOW + 60) is None
+
+
+def test_a_final_write_that_finds_its_own_result_in_place_is_success(table: Rival) -> None:
+    claim = claimed(table)
+    table.lose_next_put = True  # the put is applied; what the retry finds is the final item with our token
+
+    assert ledger(table).finish(claim, {"processing_status": "PARTIAL", "records_total": 2})
+    assert claim.item["processing_status"] == "PARTIAL"
+
+
+def test_a_final_write_after_a_take_over_is_refused(table: Rival) -> None:
+    claim = claimed(table, expires_at=NOW - 1)
+    assert isinstance(ledger(table).begin(target(), "req-2", NOW + 60, {}), Claim)
+
+    assert not ledger(table).finish(claim, {"processing_status": "SUCCESS"})
+
+
+@pytest.mark.parametrize(
+    ("state", "why"),
+    [
+        ({"claim_token": None}, None),
+        ({"claim_expires_at": NOW + 60, "claim_owner": "someone"}, None),
+        ({"claim_expires_at": NOW - 1, "claim_owner": "someone", "handoff_token": "h"}, "never started"),
+        ({"claim_expires_at": NOW - 1, "claim_owner": "someone"}, "stopped without finishing"),
+        ({"claim_expires_at": NOW + 60, "claim_owner": "req-2"}, "earlier try of this invocation"),
+        ({"claim_expires_at": 0, "last_error": "boom"}, "retrying after an error: boom"),
+    ],
+)
+def test_why_a_claim_may_be_taken_over(table: Rival, state: dict[str, Any], why: str | None) -> None:
+    claim = claimed(table)
+    names = [name for name, value in state.items() if value is not None]
+    removed = [name for name, value in state.items() if value is None]
+    update = ("SET " + ", ".join(f"#{n} = :{n}" for n in names) if names else "") + (
+        " REMOVE " + ", ".join(f"#{n}" for n in removed) if removed else ""
+    )
+    table.store.update_if(claim.key, update.strip(), "attribute_exists(filename)",
+                          {f":{n}": state[n] for n in names})  # fmt: skip
+
+    taken = ledger(table).begin(target(), "req-2", NOW + 60, {})
+
+    if why is None:
+        assert isinstance(taken, Skip) and taken.status == "IN_PROGRESS"
+    else:
+        assert isinstance(taken, Claim) and taken.takeover is not None and why in taken.takeover
+
+
+def test_a_version_whose_version_record_is_missing_is_still_recognised_by_its_item(world: World, table: Rival) -> None:
+    result = world.process(KEY, as_csv(records(2)))
+    world.dynamodb.delete_item(  # e.g. removed by hand
+        TableName="shipment-metadata-dev",
+        Key={"filename": {"S": KEY}, "upload_timestamp": {"S": f"{GUARD_PREFIX}v:{result.item['version_id']}"}},
+    )
+
+    again = ledger(table).begin(target(version_id=result.item["version_id"]), "req-2", NOW + 60, {})
+
+    assert isinstance(again, Skip) and again.status == "DUPLICATE"
