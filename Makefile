@@ -32,10 +32,11 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: ENV=$(ENV) TFVARS=<file.tfvars> TF_PLUGIN_MIRROR=$(TF_PLUGIN_MIRROR)"
 
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --no-deps --editable .  # the shipment-ops console script
 	touch $@
 
 venv: $(VENV)/.installed ## create the virtualenv with the pinned dev dependencies

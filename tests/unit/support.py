@@ -46,6 +46,8 @@ EVENTS_TABLE = "shipment-events-dev"
 SESSION = boto3.session.Session()
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 EVENT_TIME = "2026-03-01T11:59:58.123Z"
+# The metadata table's global secondary indexes, as modules/dynamodb declares them: name -> hash key.
+METADATA_INDEXES = {"by-day": "upload_day", "by-shipper": "shipper", "by-problem": "problem_status"}
 
 
 def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,7 +74,7 @@ def mocked_world(capsys: pytest.CaptureFixture[str]) -> Iterator[World]:
 
 
 def create_tables(dynamodb: Any, metadata_table: str = METADATA_TABLE, events_table: str = EVENTS_TABLE) -> None:
-    """The two tables with exactly the keys the Terraform declares."""
+    """The two tables with exactly the keys and indexes the Terraform declares."""
     dynamodb.create_table(
         TableName=metadata_table,
         KeySchema=[
@@ -80,8 +82,19 @@ def create_tables(dynamodb: Any, metadata_table: str = METADATA_TABLE, events_ta
             {"AttributeName": "upload_timestamp", "KeyType": "RANGE"},
         ],
         AttributeDefinitions=[
-            {"AttributeName": "filename", "AttributeType": "S"},
-            {"AttributeName": "upload_timestamp", "AttributeType": "S"},
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("filename", "upload_timestamp", "upload_day", "shipper", "problem_status")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": "upload_timestamp", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, hash_key in METADATA_INDEXES.items()
         ],
         BillingMode="PAY_PER_REQUEST",
     )
