@@ -8,12 +8,33 @@ the predecessor would have.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from . import metrics
 
 DETAIL_TYPE = "Shipment File Processed"
+MAX_REASON_KINDS = 30  # distinct kinds counted per file; the rest are counted as "other"
+_QUOTED = re.compile(r"'[^']*'")
+_NUMBER = re.compile(r"\d+")
+_LIST = re.compile(r"\s*\(.*\)$")
+
+
+def reason_kind(reason: str) -> str:
+    """What kind of rejection a reason is, without the record's own values: the first problem, with quoted
+    values, numbers and trailing lists replaced (``status '…' is not one of …``), so reasons can be counted."""
+    first = reason.split("; ", 1)[0]
+    kind = _LIST.sub("", _NUMBER.sub("N", _QUOTED.sub("'…'", first)))
+    return kind[:160]
+
+
+def count_reason(counts: dict[str, int], reason: str) -> None:
+    """Add one rejection to per-kind ``counts``, bounded to MAX_REASON_KINDS kinds."""
+    kind = reason_kind(reason)
+    if kind not in counts and len(counts) >= MAX_REASON_KINDS:
+        kind = "other"
+    counts[kind] = counts.get(kind, 0) + 1
 
 
 def emf(item: Mapping[str, Any], namespace: str, timestamp_ms: int) -> dict[str, Any] | None:

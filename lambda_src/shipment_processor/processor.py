@@ -83,11 +83,12 @@ class _Run:
     duration_ms: int = 0
     resume: ResumePoint | None = None
     report: dict[str, Any] | None = None
+    reasons: dict[str, int] | None = None  # rejections per kind of reason, for the "rejects by reason" log
 
     @classmethod
     def restore(cls, checkpoint: Mapping[str, Any] | None, now: datetime) -> _Run:
         if not checkpoint:
-            return cls(now=now, samples=[])
+            return cls(now=now, samples=[], reasons={})
         return cls(
             now=datetime.fromisoformat(checkpoint["now"]),
             accepted=int(checkpoint["accepted"]),
@@ -96,6 +97,7 @@ class _Run:
             duration_ms=int(checkpoint.get("duration_ms", 0)),
             resume=ResumePoint(**{"compression": None, **checkpoint["resume"]}),  # None is not stored
             report=checkpoint.get("report"),
+            reasons=dict(checkpoint.get("reasons") or {}),
         )
 
     def saved(self) -> dict[str, Any]:
@@ -107,6 +109,7 @@ class _Run:
             "duration_ms": self.duration_ms,
             "resume": asdict(self.resume) if self.resume else None,
             "report": self.report,
+            "reasons": self.reasons or None,
         }
 
 
@@ -226,6 +229,8 @@ class FileProcessor:
             out_of_time=out_of_time,
         )
         samples = run.samples if run.samples is not None else []
+        reasons = run.reasons if run.reasons is not None else {}
+        run.reasons = reasons
         try:
             if file_size > limits.max_object_bytes:
                 error = (
@@ -243,6 +248,7 @@ class FileProcessor:
                             else:
                                 reason = bounds.cap(result.reason, bounds.MAX_REASON_BYTES)
                                 report.add(result.ref, reason, result.raw)
+                                outcome.count_reason(reasons, reason)
                                 run.rejected += 1
                                 if len(samples) < MAX_ERROR_SAMPLES:
                                     sample = f"{describe_ref(result.ref)}: {reason}"
@@ -387,6 +393,9 @@ class FileProcessor:
         final = {k: v for k, v in final.items() if v is not None}
         if not self.ledger.finish(claim, final):
             return self._taken_over(claim, run)
+        for kind, count in sorted((run.reasons or {}).items(), key=lambda pair: -pair[1]):
+            log(INFO, "rejects by reason", key=claim.filename, shipper=claim.item.get("shipper"), reason=kind,
+                count=count)  # fmt: skip
         self.emit_outcome(claim.item)
         return _report(claim.item)
 

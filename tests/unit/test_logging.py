@@ -92,3 +92,28 @@ def test_a_broken_stdout_never_breaks_processing(monkeypatch: pytest.MonkeyPatch
     logs.log(logging.INFO, "still fine")
 
     assert [record.getMessage() for record in reported] == ["still fine"]
+
+
+def test_rejects_are_counted_by_kind_of_reason_without_the_records_values(world: World) -> None:
+    rows = [record(n, status="LOST") for n in range(3)] + [record(7, status="GONE"), record(8, timestamp="soon")]
+    rows += [record(9)]
+
+    result = world.process("incoming/acme/reasons.csv", as_csv(rows))
+
+    counted = {
+        line["reason"]: line["count"] for line in log_lines(result.stdout) if line["message"] == "rejects by reason"
+    }
+    assert counted == {
+        "status '…' is not one of CREATED, PICKED_UP, IN_TRANSIT, OUT_FOR_DELIVERY, DELIVERED, DELAYED, EXCEPTION, "
+        "RETURNED, CANCELLED": 4,
+        "timestamp '…' is not ISO N with an offset": 1,
+    }
+
+
+def test_reason_kinds_are_bounded_per_file() -> None:
+    from shipment_processor.outcome import MAX_REASON_KINDS, count_reason  # noqa: PLC0415
+
+    counts: dict[str, int] = {}
+    for n in range(MAX_REASON_KINDS + 5):
+        count_reason(counts, f"field {chr(65 + n % 26)}{chr(65 + n // 26)} is odd")
+    assert len(counts) == MAX_REASON_KINDS + 1 and counts["other"] == 5
