@@ -47,12 +47,13 @@ class Deployment:
 def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     # aws_s3_bucket_lifecycle_configuration takes ~55 s against moto (a provider waiter polling for a consistency
     # moto already has); test_plan_s3 asserts both lifecycle rules from the plan, so this apply leaves that one
-    # resource out, with the same override `tools.emulator.local_deploy --skip-lifecycle` uses, and nothing else.
+    # resource out, with the same override `tools.emulator.local_deploy --skip-lifecycle` uses. moto has no
+    # recursion-config API, so aws_lambda_function_recursion_config is left out too (test_plan_lambda asserts it).
     workdir = tfwork.prepare_workdir(
         ROOT,
         tmp_path_factory.mktemp("apply") / "root",
         moto_endpoint,
-        extra_files=local_deploy.SKIP_LIFECYCLE_OVERRIDE,
+        extra_files={**local_deploy.SKIP_LIFECYCLE_OVERRIDE, **local_deploy.RECURSION_CONFIG_OVERRIDE},
     )
     # Build from a snapshot of the sources so the rebuild test compares like with like.
     shutil.copytree(ROOT / "lambda_src", workdir / "lambda_src", ignore=shutil.ignore_patterns("__pycache__"))
