@@ -8,6 +8,18 @@ variable "environment" {
   }
 }
 
+variable "name_prefix" {
+  description = "First part of the bucket name (<name_prefix>-files-<account>-<region>-<environment>); change it to reuse the module for another system."
+  type        = string
+  default     = "shipment"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name_prefix))
+    error_message = "name_prefix must be 1-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
 variable "account_id" {
   description = "AWS account id that owns the bucket; part of the globally unique bucket name."
   type        = string
@@ -64,6 +76,18 @@ variable "incoming_prefix" {
   }
 }
 
+variable "rejects_prefix" {
+  description = "Key prefix of the rejects reports (the lambda module's rejects_prefix); each shipper may read <rejects_prefix><incoming_prefix><shipper>/."
+  type        = string
+  default     = "rejected/"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*/$", var.rejects_prefix))
+    error_message = "rejects_prefix must be a single path segment of lowercase letters, digits, '-' or '_' ending with '/'."
+  }
+}
+
 variable "kms_key_arn" {
   description = "KMS key ARN for SSE-KMS with an S3 bucket key; null uses SSE-S3 (AES256)."
   type        = string
@@ -103,6 +127,29 @@ variable "abort_incomplete_multipart_upload_days" {
   validation {
     condition     = var.abort_incomplete_multipart_upload_days >= 1 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
     error_message = "abort_incomplete_multipart_upload_days must be a whole number of at least 1."
+  }
+}
+
+variable "rejects_expiration_days" {
+  description = "Days after which rejects reports (below rejects_prefix) expire; shippers read them within this time."
+  type        = number
+  default     = 90
+  nullable    = false
+
+  validation {
+    condition     = var.rejects_expiration_days >= 3 && floor(var.rejects_expiration_days) == var.rejects_expiration_days
+    error_message = "rejects_expiration_days must be a whole number of at least 3 (the temporary report parts below <rejects_prefix>.partial/ expire after 2)."
+  }
+}
+
+variable "incoming_expiration_days" {
+  description = "Days after which current uploads below incoming_prefix expire (they become noncurrent versions, deleted noncurrent_version_expiration_days later); null keeps them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.incoming_expiration_days == null || try(var.incoming_expiration_days >= 1 && floor(var.incoming_expiration_days) == var.incoming_expiration_days, false)
+    error_message = "incoming_expiration_days must be null or a whole number of at least 1."
   }
 }
 
