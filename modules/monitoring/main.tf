@@ -24,7 +24,8 @@ locals {
   # time.
   topic_arn        = "arn:${data.aws_partition.current.partition}:sns:${var.region}:${var.account_id}:${local.topic_name}"
   alarm_arn_prefix = "arn:${data.aws_partition.current.partition}:cloudwatch:${var.region}:${var.account_id}:alarm:"
-  create_topic_key = var.kms_key_arn == null
+  # A plain bool when given: a key created in the same configuration is unknown until apply, and so is its nullness.
+  create_topic_key = var.create_topic_key != null ? var.create_topic_key : var.kms_key_arn == null
   # "5 minutes" in the failure-rate rule; every alarm and widget uses the same window.
   period = 300
 }

@@ -114,6 +114,12 @@ variable "kms_key_arn" {
   }
 }
 
+variable "create_topic_key" {
+  description = "Create the topic's own customer managed key; null = only when kms_key_arn is null. Set false explicitly when kms_key_arn is a key created in the same configuration (its ARN is unknown at plan time)."
+  type        = bool
+  default     = null
+}
+
 variable "tags" {
   description = "Extra tags for the topic and alarms (the root provider adds the default tags)."
   type        = map(string)

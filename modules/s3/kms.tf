@@ -4,7 +4,7 @@
 # bucket's encryption context (with an S3 Bucket Key, S3 passes the bucket ARN as aws:s3:arn). Creating grants
 # needs kms:CreateGrant on the key for whoever runs terraform.
 resource "aws_kms_grant" "shipper" {
-  for_each = local.use_kms ? local.shipper_principal_arns : toset([])
+  for_each = local.create_shipper_grants ? local.shipper_principal_arns : toset([])
 
   name              = "${local.bucket_name}-shipper"
   key_id            = var.kms_key_arn

@@ -7,6 +7,9 @@ locals {
   bucket_arn    = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
   use_kms       = var.kms_key_arn != null
   sse_algorithm = local.use_kms ? "aws:kms" : "AES256"
+  # A key created in the same configuration is unknown until apply, and so is "is it null?": the caller can say so
+  # with a plain bool, and the count of grants stays known at plan time.
+  create_shipper_grants = var.create_shipper_kms_grants != null ? var.create_shipper_kms_grants : local.use_kms
 
   # Statement ids allow only [A-Za-z0-9]: "acme-freight" -> "AcmeFreight" (ShipperUploadAcmeFreight, ...).
   # A shipper's rejects reports are rejected/<incoming key>.errors.jsonl, so they sit below

@@ -99,6 +99,12 @@ variable "kms_key_arn" {
   }
 }
 
+variable "create_shipper_kms_grants" {
+  description = "Grant each shipper principal GenerateDataKey/Decrypt on kms_key_arn for this bucket; null = whenever kms_key_arn is set. Set it explicitly when the key is created in the same configuration (its ARN is unknown at plan time)."
+  type        = bool
+  default     = null
+}
+
 variable "force_destroy" {
   description = "Allow terraform destroy to delete the bucket with all object versions in it. Keep false outside disposable environments."
   type        = bool
