@@ -34,7 +34,7 @@ PLAN_FILE     := $(BUILD)/$(ENV).tfplan
 PLAN_INPUTS   := $(wildcard *.tf modules/*/*.tf) $(PACKAGE) $(TFVARS)
 export TF_PLUGIN_MIRROR
 
-.PHONY: help venv package cli-config init lock plan apply destroy fmt lint checkov test test-tf local-up local-down demo demo-down quickstart bench clean
+.PHONY: help venv package cli-config init lock plan apply destroy fmt fmt-check validate lint checkov test test-tf local-up local-down demo demo-down quickstart bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,9 +91,13 @@ fmt: venv $(TF_CLI_CONFIG) ## format Terraform and Python
 	$(VENV)/bin/ruff format lambda_src tests tools
 	$(VENV)/bin/ruff check --fix lambda_src tests tools
 
-lint: venv $(TF_CLI_CONFIG) checkov ## fmt -check, validate, ruff, checkov
+fmt-check: $(TF_CLI_CONFIG) ## terraform fmt -check of every .tf and .tftest.hcl
 	$(TF) fmt -check -recursive
+
+validate: venv ## terraform validate of the root and every module, in scratch copies
 	$(PY) -m tools.terraform.validate
+
+lint: venv $(TF_CLI_CONFIG) checkov fmt-check validate ## fmt -check, validate, ruff, checkov
 	$(VENV)/bin/ruff check .
 
 checkov: $(CHECKOV_VENV)/.installed ## checkov over all Terraform (offline)
