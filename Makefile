@@ -31,7 +31,7 @@ TF_VAR_ARGS   := -var environment=$(ENV) $(if $(TFVARS),-var-file=$(TFVARS))
 PACKAGE       := $(BUILD)/shipment_processor.zip
 PLAN_FILE     := $(BUILD)/$(ENV).tfplan
 # What a saved plan was made from: a plan older than any of these is stale and `make apply` refuses it.
-PLAN_INPUTS   := $(wildcard *.tf modules/*/*.tf) $(PACKAGE) $(TFVARS)
+PLAN_INPUTS   := $(wildcard *.tf modules/*/*.tf $(PACKAGE) $(TFVARS))
 export TF_PLUGIN_MIRROR
 
 .PHONY: help venv package cli-config init lock plan apply destroy fmt fmt-check validate lint checkov test test-tf local-up local-down demo demo-down quickstart bench clean
@@ -78,7 +78,7 @@ plan: package init ## terraform plan for ENV against real AWS (your credentials)
 
 apply: init ## apply exactly the plan `make plan` saved; refuses a missing or stale one
 	@test -f $(PLAN_FILE) || { echo "make apply: no $(PLAN_FILE): run make plan ENV=$(ENV) first" >&2; exit 1; }
-	@stale="$$(find $(PLAN_INPUTS) -newer $(PLAN_FILE) 2>/dev/null)"; if [ -n "$$stale" ]; then \
+	@stale="$$(find $(PLAN_INPUTS) -newer $(PLAN_FILE) 2>/dev/null || true)"; if [ -n "$$stale" ]; then \
 		echo "make apply: $(PLAN_FILE) is stale (changed since: $$stale): run make plan ENV=$(ENV) again" >&2; exit 1; fi
 	$(TF) apply -input=false $(TF_APPLY_ARGS) $(PLAN_FILE)
 	rm -f $(PLAN_FILE)
