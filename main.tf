@@ -13,20 +13,25 @@ locals {
 module "s3" {
   source = "./modules/s3"
 
-  environment        = var.environment
-  account_id         = local.account_id
-  region             = local.region
-  shipper_principals = var.shipper_principals
-  incoming_prefix    = local.incoming_prefix
-  kms_key_arn        = var.kms_key_arn
-  force_destroy      = var.force_destroy
-  tags               = var.tags
+  environment              = var.environment
+  name_prefix              = var.name_prefix
+  account_id               = local.account_id
+  region                   = local.region
+  shipper_principals       = var.shipper_principals
+  incoming_prefix          = local.incoming_prefix
+  rejects_prefix           = local.rejects_prefix
+  kms_key_arn              = var.kms_key_arn
+  force_destroy            = var.force_destroy
+  rejects_expiration_days  = var.rejects_expiration_days
+  incoming_expiration_days = var.incoming_expiration_days
+  tags                     = var.tags
 }
 
 module "dynamodb" {
   source = "./modules/dynamodb"
 
   environment                 = var.environment
+  name_prefix                 = var.name_prefix
   account_id                  = local.account_id
   region                      = local.region
   kms_key_arn                 = var.kms_key_arn
@@ -38,6 +43,7 @@ module "lambda" {
   source = "./modules/lambda"
 
   environment = var.environment
+  name_prefix = var.name_prefix
   account_id  = local.account_id
   region      = local.region
 
@@ -67,6 +73,13 @@ module "lambda" {
   max_decompressed_bytes = var.max_decompressed_bytes
   max_record_bytes       = var.max_record_bytes
   max_records            = var.max_records
+  claim_timeout_s        = var.claim_timeout_s
+  write_concurrency      = var.write_concurrency
+  max_invocations        = var.max_invocations
+  checkpoint_margin_ms   = var.checkpoint_margin_ms
+  outcome_events_enabled = var.outcome_events_enabled
+  outcome_event_source   = var.outcome_event_source
+  events_write_path      = var.events_write_path
 
   tags = var.tags
 }
@@ -75,6 +88,7 @@ module "monitoring" {
   source = "./modules/monitoring"
 
   environment           = var.environment
+  name_prefix           = var.name_prefix
   account_id            = local.account_id
   region                = local.region
   metrics_namespace     = module.lambda.metrics_namespace

@@ -87,3 +87,23 @@ output "failure_queue_alarm_name" {
   description = "Alarm on events waiting in the failure queue."
   value       = module.monitoring.failure_queue_alarm_name
 }
+
+output "failure_queue_age_alarm_name" {
+  description = "Alarm on the oldest event in the failure queue nearing its 14-day retention."
+  value       = module.monitoring.failure_queue_age_alarm_name
+}
+
+output "destination_delivery_failures_alarm_name" {
+  description = "Alarm on failed events Lambda could not deliver to the failure queue."
+  value       = module.monitoring.destination_delivery_failures_alarm_name
+}
+
+output "outcome_event_source" {
+  description = "Source of the per-file outcome events on the default event bus (detail-type \"Shipment File Processed\")."
+  value       = module.lambda.outcome_event_source
+}
+
+output "metadata_table_index_names" {
+  description = "Global secondary indexes of the metadata table (by-day, by-problem, by-shipper)."
+  value       = module.dynamodb.metadata_table_index_names
+}

@@ -1,12 +1,30 @@
 variable "environment" {
-  description = "Environment name (dev, qa, prod, ...): suffix of every resource name and the Environment tag and metric dimension."
+  description = "Environment name (dev, qa, prod, ...): suffix of every resource name and the Environment tag and metric dimension. No default: a Terraform Cloud workspace or a bare `terraform apply` must say which environment it builds."
   type        = string
-  default     = "dev"
   nullable    = false
 
   validation {
     condition     = can(regex("^[a-z0-9-]{1,20}$", var.environment))
     error_message = "environment must be 1-20 characters of lowercase letters, digits and hyphens (it ends up in bucket, table and function names)."
+  }
+
+  # A CLI workspace (make ENV=prod selects workspace "prod") holds one environment's state; building another
+  # environment's names into it would replace every resource. Terraform Cloud runs always see "default".
+  validation {
+    condition     = contains(["default", var.environment], terraform.workspace)
+    error_message = "environment does not match the Terraform workspace: use environment = the workspace name (make plan ENV=<workspace>), or the default workspace."
+  }
+}
+
+variable "name_prefix" {
+  description = "First part of every resource name (<name_prefix>-processor-<environment>, ...)."
+  type        = string
+  default     = "shipment"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name_prefix))
+    error_message = "name_prefix must be 1-20 characters of lowercase letters, digits and hyphens, starting with a letter."
   }
 }
 
@@ -44,11 +62,11 @@ variable "package_path" {
 }
 
 variable "package_s3" {
-  description = "Deployment zip in S3 for runs that cannot build it (Terraform Cloud): bucket, key, optional object version. Takes precedence over package_path."
+  description = "Deployment zip in S3 for runs that cannot build it (Terraform Cloud): bucket (in aws_region), key and object version (overwriting a key alone never redeploys). Takes precedence over package_path."
   type = object({
     bucket  = string
     key     = string
-    version = optional(string)
+    version = string
   })
   default = null
 }
@@ -107,10 +125,15 @@ variable "reserved_concurrency" {
 }
 
 variable "log_level" {
-  description = "LOG_LEVEL of the handler (DEBUG, INFO, WARNING, ERROR)."
+  description = "LOG_LEVEL of the handler (DEBUG, INFO, WARNING, ERROR, CRITICAL). DEBUG also lowers the function's application log level so DEBUG lines reach CloudWatch."
   type        = string
   default     = "INFO"
   nullable    = false
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], upper(var.log_level))
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (LOG_LEVEL in lambda_src/shipment_processor/config.py)."
+  }
 }
 
 variable "notification_suffixes" {
@@ -121,9 +144,20 @@ variable "notification_suffixes" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer managed KMS key for the bucket, tables, queue, topic, log group and function environment; null = AWS managed encryption. Its key policy must admit logs.<region>.amazonaws.com and cloudwatch.amazonaws.com."
+  description = "Customer managed KMS key (in aws_region) for the bucket, tables, queue, topic, log group and function environment; null = AWS managed encryption. Its key policy must admit logs.<region>.amazonaws.com and cloudwatch.amazonaws.com, and let terraform create grants for the shippers."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+
+  # KMS keys are regional and every service here accepts only a key of its own region.
+  validation {
+    condition     = var.kms_key_arn == null || try(split(":", var.kms_key_arn)[3] == var.aws_region, false)
+    error_message = "kms_key_arn must be a key in aws_region (KMS keys are regional; use a multi-Region replica in that region)."
+  }
 }
 
 variable "max_object_bytes" {
@@ -131,6 +165,11 @@ variable "max_object_bytes" {
   type        = number
   default     = 536870912
   nullable    = false
+
+  validation {
+    condition     = var.max_object_bytes >= 1 && var.max_object_bytes <= 5497558138880 && floor(var.max_object_bytes) == var.max_object_bytes
+    error_message = "max_object_bytes must be a whole number between 1 and 5497558138880 (MAX_OBJECT_BYTES in lambda_src/shipment_processor/config.py)."
+  }
 }
 
 variable "max_decompressed_bytes" {
@@ -138,6 +177,11 @@ variable "max_decompressed_bytes" {
   type        = number
   default     = 2147483648
   nullable    = false
+
+  validation {
+    condition     = var.max_decompressed_bytes >= 1 && var.max_decompressed_bytes <= 1125899906842624 && floor(var.max_decompressed_bytes) == var.max_decompressed_bytes
+    error_message = "max_decompressed_bytes must be a whole number between 1 and 1125899906842624 (MAX_DECOMPRESSED_BYTES in lambda_src/shipment_processor/config.py)."
+  }
 }
 
 variable "max_record_bytes" {
@@ -145,6 +189,11 @@ variable "max_record_bytes" {
   type        = number
   default     = 65536
   nullable    = false
+
+  validation {
+    condition     = var.max_record_bytes >= 64 && var.max_record_bytes <= 1048576 && floor(var.max_record_bytes) == var.max_record_bytes
+    error_message = "max_record_bytes must be a whole number between 64 and 1048576 (MAX_RECORD_BYTES in lambda_src/shipment_processor/config.py)."
+  }
 }
 
 variable "max_records" {
@@ -152,6 +201,102 @@ variable "max_records" {
   type        = number
   default     = 10000000
   nullable    = false
+
+  validation {
+    condition     = var.max_records >= 1 && var.max_records <= 1000000000 && floor(var.max_records) == var.max_records
+    error_message = "max_records must be a whole number between 1 and 1000000000 (MAX_RECORDS in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "claim_timeout_s" {
+  description = "CLAIM_TIMEOUT_S: seconds after which an unfinished claim on a file may be taken over."
+  type        = number
+  default     = 900
+  nullable    = false
+
+  validation {
+    condition     = var.claim_timeout_s >= 1 && var.claim_timeout_s <= 86400 && floor(var.claim_timeout_s) == var.claim_timeout_s
+    error_message = "claim_timeout_s must be a whole number between 1 and 86400 (CLAIM_TIMEOUT_S in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "write_concurrency" {
+  description = "WRITE_CONCURRENCY: BatchWriteItem requests the handler keeps in flight."
+  type        = number
+  default     = 4
+  nullable    = false
+
+  validation {
+    condition     = var.write_concurrency >= 1 && var.write_concurrency <= 32 && floor(var.write_concurrency) == var.write_concurrency
+    error_message = "write_concurrency must be a whole number between 1 and 32 (WRITE_CONCURRENCY in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "max_invocations" {
+  description = "MAX_INVOCATIONS: most invocations one file may take (bounds the handler's chain of self-invocations)."
+  type        = number
+  default     = 500
+  nullable    = false
+
+  validation {
+    condition     = var.max_invocations >= 1 && var.max_invocations <= 10000 && floor(var.max_invocations) == var.max_invocations
+    error_message = "max_invocations must be a whole number between 1 and 10000 (MAX_INVOCATIONS in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "checkpoint_margin_ms" {
+  description = "CHECKPOINT_MARGIN_MS: milliseconds before the timeout at which the handler hands the rest of a file to a new invocation."
+  type        = number
+  default     = 5000
+  nullable    = false
+
+  validation {
+    condition     = var.checkpoint_margin_ms >= 100 && var.checkpoint_margin_ms <= 600000 && floor(var.checkpoint_margin_ms) == var.checkpoint_margin_ms
+    error_message = "checkpoint_margin_ms must be a whole number between 100 and 600000 (CHECKPOINT_MARGIN_MS in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "outcome_events_enabled" {
+  description = "OUTCOME_EVENTS: one EventBridge event per finished file on the default bus (detail-type \"Shipment File Processed\")."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "outcome_event_source" {
+  description = "OUTCOME_EVENT_SOURCE: source of the outcome events; null = <name_prefix>-processing.<environment>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.outcome_event_source == null || try(can(regex("^[A-Za-z0-9._/-]{1,256}$", var.outcome_event_source)) && !startswith(var.outcome_event_source, "aws."), false)
+    error_message = "outcome_event_source must be 1-256 letters, digits, '.', '_', '/' or '-', and not start with 'aws.' (OUTCOME_EVENT_SOURCE in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "events_write_path" {
+  description = "EVENTS_WRITE_PATH: which of the handler's two write paths stores shipment events, direct (the default) or sdk."
+  type        = string
+  default     = "direct"
+  nullable    = false
+
+  validation {
+    condition     = contains(["direct", "sdk"], lower(var.events_write_path))
+    error_message = "events_write_path must be direct or sdk (EVENTS_WRITE_PATH in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "rejects_expiration_days" {
+  description = "Days after which rejects reports expire (shippers read theirs within this time)."
+  type        = number
+  default     = 90
+  nullable    = false
+}
+
+variable "incoming_expiration_days" {
+  description = "Days after which uploaded files under incoming/ expire; null (default) keeps them."
+  type        = number
+  default     = null
 }
 
 variable "tags" {

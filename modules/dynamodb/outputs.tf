@@ -21,3 +21,8 @@ output "events_table_arn" {
 
   depends_on = [aws_dynamodb_table.this]
 }
+
+output "metadata_table_index_names" {
+  description = "Global secondary indexes of the metadata table: by-day (upload_day), by-shipper (shipper), by-problem (problem_status, FAILED and PARTIAL items only); each sorted by upload_timestamp."
+  value       = sort(keys(local.tables.metadata.indexes))
+}

@@ -8,6 +8,18 @@ variable "environment" {
   }
 }
 
+variable "name_prefix" {
+  description = "First part of every table name (<name_prefix>-metadata-<environment>, ...); change it to reuse the module for another system."
+  type        = string
+  default     = "shipment"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name_prefix))
+    error_message = "name_prefix must be 1-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
 variable "account_id" {
   description = "AWS account id of the tables; used to build their ARNs at plan time."
   type        = string

@@ -1,19 +1,32 @@
 data "aws_partition" "current" {}
 
 locals {
-  function_name      = "shipment-processor-${var.environment}"
-  role_name          = "shipment-processor-role-${var.environment}"
+  # Every name of the module, from one place; name_prefix lets another repository reuse the module.
+  function_name = "${var.name_prefix}-processor-${var.environment}"
+  # IAM is account-global: the region part keeps the same environment in two regions from colliding.
+  role_name          = "${local.function_name}-${var.region}"
   log_group_name     = "/aws/lambda/${local.function_name}"
-  failure_queue_name = "shipment-processor-failures-${var.environment}"
+  failure_queue_name = "${var.name_prefix}-processor-failures-${var.environment}"
   metrics_namespace  = "ShipmentProcessing/${var.environment}"
   handler            = "shipment_processor.handler.lambda_handler"
+  # The handler's default (config.py) is shipment-processing.<environment>; the prefix keeps it ours when reused.
+  outcome_event_source = coalesce(var.outcome_event_source, "${var.name_prefix}-processing.${var.environment}")
 
   # Built rather than read from the resources so the role policy is fully known (and reviewable) at plan time.
-  log_group_arn     = "arn:${data.aws_partition.current.partition}:logs:${var.region}:${var.account_id}:log-group:${local.log_group_name}"
-  failure_queue_arn = "arn:${data.aws_partition.current.partition}:sqs:${var.region}:${var.account_id}:${local.failure_queue_name}"
+  arn_region_account = "${data.aws_partition.current.partition}:%s:${var.region}:${var.account_id}"
+  function_arn       = "arn:${format(local.arn_region_account, "lambda")}:function:${local.function_name}"
+  log_group_arn      = "arn:${format(local.arn_region_account, "logs")}:log-group:${local.log_group_name}"
+  failure_queue_arn  = "arn:${format(local.arn_region_account, "sqs")}:${local.failure_queue_name}"
+  default_bus_arn    = "arn:${format(local.arn_region_account, "events")}:event-bus/default"
+  # Rejects reports of a file processed across invocations: parts below S3's 5 MiB multipart minimum wait here.
+  partial_reports_prefix = "${var.rejects_prefix}.partial/"
+
+  # One filter per suffix, or one on the prefix alone; the ids are stable, so plans never reorder the filters.
+  notification_filters = length(var.notification_suffixes) > 0 ? { for suffix in var.notification_suffixes : "${local.function_name}${suffix}" => suffix } : { (local.function_name) = "" }
 
   package_exists = var.package_path != null && try(fileexists(var.package_path), false)
 
+  # The handler contract: names and bounds are those of lambda_src/shipment_processor/config.py.
   environment_variables = {
     METADATA_TABLE         = var.metadata_table_name
     EVENTS_TABLE           = var.events_table_name
@@ -25,115 +38,24 @@ locals {
     MAX_DECOMPRESSED_BYTES = tostring(var.max_decompressed_bytes)
     MAX_RECORD_BYTES       = tostring(var.max_record_bytes)
     MAX_RECORDS            = tostring(var.max_records)
-    LOG_LEVEL              = var.log_level
+    CLAIM_TIMEOUT_S        = tostring(var.claim_timeout_s)
+    WRITE_CONCURRENCY      = tostring(var.write_concurrency)
+    MAX_INVOCATIONS        = tostring(var.max_invocations)
+    CHECKPOINT_MARGIN_MS   = tostring(var.checkpoint_margin_ms)
+    LOG_LEVEL              = upper(var.log_level)
+    OUTCOME_EVENTS         = var.outcome_events_enabled ? "on" : "off"
+    OUTCOME_EVENT_SOURCE   = local.outcome_event_source
+    EVENTS_WRITE_PATH      = lower(var.events_write_path)
   }
 
-  # "" stands for "no suffix filter": one filter on the prefix alone.
-  notification_suffixes = length(var.notification_suffixes) > 0 ? var.notification_suffixes : [""]
-}
+  # Under the JSON log format Lambda drops application lines below application_log_level, and it reads a line
+  # without a "level" (the EMF metric documents) as INFO
+  # (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html). So the filter follows
+  # LOG_LEVEL down to DEBUG but never rises above INFO: a WARN filter would drop every metric, and the alarms with
+  # them. LOG_LEVEL=WARNING still quietens the handler's own logger.
+  application_log_level = upper(var.log_level) == "DEBUG" ? "DEBUG" : "INFO"
 
-# --- Failure queue: events that still fail after the async retries land here. ---
-
-resource "aws_sqs_queue" "failures" {
-  name = local.failure_queue_name
-  # The longest SQS allows: failed files must survive a long weekend before someone replays them.
-  message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = var.kms_key_arn == null ? true : null
-  kms_master_key_id         = var.kms_key_arn
-  tags                      = var.tags
-}
-
-# --- Logs: created here (not by Lambda on first run) so retention and encryption are managed and destroy is clean. ---
-
-resource "aws_cloudwatch_log_group" "this" {
-  #checkov:skip=CKV_AWS_338:Retention is a variable (default 7 days): these are operational logs, the durable record is the metadata table.
-  name              = local.log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
-}
-
-# --- Execution role: exactly what the handler does, on exactly its resources. ---
-
-data "aws_iam_policy_document" "assume_role" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "this" {
-  name               = local.role_name
-  description        = "Execution role of ${local.function_name}."
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
-  tags               = var.tags
-}
-
-data "aws_iam_policy_document" "permissions" {
-  statement {
-    sid       = "ReadIncomingObjects"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${var.bucket_arn}/${var.incoming_prefix}*"]
-  }
-
-  # Large rejects reports go up in parts: CreateMultipartUpload/UploadPart/Complete are authorised by
-  # s3:PutObject; aborting a failed upload (so no orphaned parts are billed) needs its own action.
-  statement {
-    sid       = "WriteRejectsReports"
-    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
-    resources = ["${var.bucket_arn}/${var.rejects_prefix}*"]
-  }
-
-  # The metadata table is claimed, read and finished item by item; the events table is only batch-written.
-  statement {
-    sid = "ClaimAndRecordFiles"
-    actions = [
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:Query",
-      "dynamodb:UpdateItem",
-    ]
-    resources = [var.metadata_table_arn]
-  }
-
-  statement {
-    sid       = "StoreShipmentEvents"
-    actions   = ["dynamodb:BatchWriteItem"]
-    resources = [var.events_table_arn]
-  }
-
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${local.log_group_arn}:*"]
-  }
-
-  # Lambda sends failed async events to the on-failure destination with the function's role.
-  statement {
-    sid       = "SendToFailureQueue"
-    actions   = ["sqs:SendMessage"]
-    resources = [local.failure_queue_arn]
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-
-    content {
-      sid       = "UseDataKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "this" {
-  name   = local.function_name
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.permissions.json
+  kms_key_region = var.kms_key_arn == null ? var.region : split(":", var.kms_key_arn)[3]
 }
 
 # --- The function. ---
@@ -164,11 +86,11 @@ resource "aws_lambda_function" "this" {
     variables = local.environment_variables
   }
 
-  # application_log_level is left at the runtime default (INFO): EMF metric lines are printed without a level and
-  # a stricter filter would drop them. LOG_LEVEL tunes the handler's own logger.
   logging_config {
-    log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.this.name
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.this.name
+    application_log_level = local.application_log_level
+    system_log_level      = "INFO"
   }
 
   tags = var.tags
@@ -189,52 +111,25 @@ resource "aws_lambda_function" "this" {
       condition     = !startswith(var.rejects_prefix, var.incoming_prefix) && !startswith(var.incoming_prefix, var.rejects_prefix)
       error_message = "rejects_prefix and incoming_prefix overlap: the function would be triggered by its own rejects reports."
     }
+
+    # Lambda, SQS and CloudWatch Logs accept only a key of their own region.
+    precondition {
+      condition     = local.kms_key_region == var.region
+      error_message = "kms_key_arn is in ${local.kms_key_region}, but the function is deployed to ${var.region}: KMS keys are regional, use a key (or a multi-Region replica) in ${var.region}."
+    }
   }
 
   # The role must be able to write logs before the first invocation.
   depends_on = [aws_iam_role_policy.this]
 }
 
-resource "aws_lambda_function_event_invoke_config" "this" {
-  function_name                = aws_lambda_function.this.function_name
-  maximum_retry_attempts       = var.maximum_retry_attempts
-  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
-
-  destination_config {
-    on_failure {
-      destination = local.failure_queue_arn
-    }
-  }
-
-  # Lambda checks that the queue exists and that the role may send to it.
-  depends_on = [aws_sqs_queue.failures, aws_iam_role_policy.this]
-}
-
-# --- S3 trigger. Lives here, not in the s3 module, because it needs the function (no module cycle). ---
-
-resource "aws_lambda_permission" "s3" {
-  statement_id   = "AllowS3Invoke"
-  action         = "lambda:InvokeFunction"
+# The handler hands the rest of a large file to a new asynchronous invocation of itself (lambda:Invoke,
+# InvocationType=Event). Lambda's recursive loop detection tracks the Lambda Invoke API too and, with the default
+# "Terminate", stops a chain after about 16 invocations of the same event
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-recursion.html), which would cut a large file short.
+# "Allow" turns that off for this function only; the handler bounds its own chain with MAX_INVOCATIONS
+# (max_invocations) and records a file that reaches it as FAILED, so a bug cannot loop for ever.
+resource "aws_lambda_function_recursion_config" "this" {
   function_name  = aws_lambda_function.this.function_name
-  principal      = "s3.amazonaws.com"
-  source_arn     = var.bucket_arn
-  source_account = var.account_id
-}
-
-resource "aws_s3_bucket_notification" "this" {
-  bucket = var.bucket_id
-
-  dynamic "lambda_function" {
-    for_each = local.notification_suffixes
-
-    content {
-      lambda_function_arn = aws_lambda_function.this.arn
-      events              = ["s3:ObjectCreated:*"]
-      filter_prefix       = var.incoming_prefix
-      filter_suffix       = lambda_function.value == "" ? null : lambda_function.value
-    }
-  }
-
-  # S3 tests the invoke permission when the notification is saved.
-  depends_on = [aws_lambda_permission.s3]
+  recursive_loop = "Allow"
 }

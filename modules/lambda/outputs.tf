@@ -44,3 +44,8 @@ output "metrics_namespace" {
   description = "CloudWatch namespace of the handler's EMF metrics (METRICS_NAMESPACE)."
   value       = local.metrics_namespace
 }
+
+output "outcome_event_source" {
+  description = "Source of the outcome events the function puts on the default bus (OUTCOME_EVENT_SOURCE); match it in EventBridge rules."
+  value       = local.outcome_event_source
+}

@@ -8,6 +8,18 @@ variable "environment" {
   }
 }
 
+variable "name_prefix" {
+  description = "First part of every name (<name_prefix>-processor-<environment>, ...); change it to reuse the module for another system in the same account."
+  type        = string
+  default     = "shipment"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name_prefix))
+    error_message = "name_prefix must be 1-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
 variable "account_id" {
   description = "AWS account id of the function and the bucket; builds ARNs at plan time and is the source_account of the S3 invoke permission."
   type        = string
@@ -35,17 +47,24 @@ variable "package_path" {
 }
 
 variable "package_s3" {
-  description = "Deployment zip in S3 (for Terraform Cloud runs, which cannot build it): bucket, key and optional object version. Exactly one of package_path and package_s3 must be set."
+  description = "Deployment zip in S3 (for Terraform Cloud runs, which cannot build it): bucket, key and object version. The bucket must be in the function's region. Exactly one of package_path and package_s3 must be set."
   type = object({
     bucket  = string
     key     = string
-    version = optional(string)
+    version = string
   })
   default = null
 
   validation {
     condition     = var.package_s3 == null || try(length(var.package_s3.bucket) > 0 && length(var.package_s3.key) > 0, false)
     error_message = "package_s3 needs a non-empty bucket and key."
+  }
+
+  # Lambda fetches the zip only when one of bucket, key or version changes: overwriting the same key would never
+  # redeploy. The version (of a versioned artifact bucket) makes every upload a change the plan shows.
+  validation {
+    condition     = var.package_s3 == null || try(length(var.package_s3.version) > 0, false)
+    error_message = "package_s3.version must be the S3 object version of the uploaded zip (aws s3api put-object ... prints it as VersionId): with the key alone, re-uploading the zip never redeploys the function."
   }
 }
 
@@ -109,14 +128,14 @@ variable "log_retention_days" {
 }
 
 variable "log_level" {
-  description = "LOG_LEVEL passed to the handler."
+  description = "LOG_LEVEL of the handler's logger (DEBUG, INFO, WARNING, ERROR, CRITICAL; any case). DEBUG also lowers the function's application_log_level to DEBUG; it never rises above INFO, which would drop the un-levelled EMF metric lines."
   type        = string
   default     = "INFO"
   nullable    = false
 
   validation {
-    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
-    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], upper(var.log_level))
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (LOG_LEVEL in lambda_src/shipment_processor/config.py)."
   }
 }
 
@@ -224,8 +243,8 @@ variable "max_object_bytes" {
   nullable    = false
 
   validation {
-    condition     = var.max_object_bytes >= 1 && floor(var.max_object_bytes) == var.max_object_bytes
-    error_message = "max_object_bytes must be a whole number of at least 1."
+    condition     = var.max_object_bytes >= 1 && var.max_object_bytes <= 5497558138880 && floor(var.max_object_bytes) == var.max_object_bytes
+    error_message = "max_object_bytes must be a whole number between 1 and 5497558138880 (MAX_OBJECT_BYTES in lambda_src/shipment_processor/config.py)."
   }
 }
 
@@ -236,8 +255,8 @@ variable "max_decompressed_bytes" {
   nullable    = false
 
   validation {
-    condition     = var.max_decompressed_bytes >= 1 && floor(var.max_decompressed_bytes) == var.max_decompressed_bytes
-    error_message = "max_decompressed_bytes must be a whole number of at least 1."
+    condition     = var.max_decompressed_bytes >= 1 && var.max_decompressed_bytes <= 1125899906842624 && floor(var.max_decompressed_bytes) == var.max_decompressed_bytes
+    error_message = "max_decompressed_bytes must be a whole number between 1 and 1125899906842624 (MAX_DECOMPRESSED_BYTES in lambda_src/shipment_processor/config.py)."
   }
 }
 
@@ -248,8 +267,8 @@ variable "max_record_bytes" {
   nullable    = false
 
   validation {
-    condition     = var.max_record_bytes >= 1 && floor(var.max_record_bytes) == var.max_record_bytes
-    error_message = "max_record_bytes must be a whole number of at least 1."
+    condition     = var.max_record_bytes >= 64 && var.max_record_bytes <= 1048576 && floor(var.max_record_bytes) == var.max_record_bytes
+    error_message = "max_record_bytes must be a whole number between 64 and 1048576 (MAX_RECORD_BYTES in lambda_src/shipment_processor/config.py)."
   }
 }
 
@@ -260,8 +279,86 @@ variable "max_records" {
   nullable    = false
 
   validation {
-    condition     = var.max_records >= 1 && floor(var.max_records) == var.max_records
-    error_message = "max_records must be a whole number of at least 1."
+    condition     = var.max_records >= 1 && var.max_records <= 1000000000 && floor(var.max_records) == var.max_records
+    error_message = "max_records must be a whole number between 1 and 1000000000 (MAX_RECORDS in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "claim_timeout_s" {
+  description = "CLAIM_TIMEOUT_S: seconds after which another invocation may take over a file's unfinished claim (keep it above timeout_s)."
+  type        = number
+  default     = 900
+  nullable    = false
+
+  validation {
+    condition     = var.claim_timeout_s >= 1 && var.claim_timeout_s <= 86400 && floor(var.claim_timeout_s) == var.claim_timeout_s
+    error_message = "claim_timeout_s must be a whole number between 1 and 86400 (CLAIM_TIMEOUT_S in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "write_concurrency" {
+  description = "WRITE_CONCURRENCY: BatchWriteItem requests the handler keeps in flight."
+  type        = number
+  default     = 4
+  nullable    = false
+
+  validation {
+    condition     = var.write_concurrency >= 1 && var.write_concurrency <= 32 && floor(var.write_concurrency) == var.write_concurrency
+    error_message = "write_concurrency must be a whole number between 1 and 32 (WRITE_CONCURRENCY in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "max_invocations" {
+  description = "MAX_INVOCATIONS: most invocations one file may take (the handler's bound on its own chain of self-invocations)."
+  type        = number
+  default     = 500
+  nullable    = false
+
+  validation {
+    condition     = var.max_invocations >= 1 && var.max_invocations <= 10000 && floor(var.max_invocations) == var.max_invocations
+    error_message = "max_invocations must be a whole number between 1 and 10000 (MAX_INVOCATIONS in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "checkpoint_margin_ms" {
+  description = "CHECKPOINT_MARGIN_MS: milliseconds before the timeout at which the handler checkpoints and hands the rest of a file to a new invocation."
+  type        = number
+  default     = 5000
+  nullable    = false
+
+  validation {
+    condition     = var.checkpoint_margin_ms >= 100 && var.checkpoint_margin_ms <= 600000 && floor(var.checkpoint_margin_ms) == var.checkpoint_margin_ms
+    error_message = "checkpoint_margin_ms must be a whole number between 100 and 600000 (CHECKPOINT_MARGIN_MS in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "outcome_events_enabled" {
+  description = "OUTCOME_EVENTS: put one EventBridge event (detail-type \"Shipment File Processed\") per finished file on the account's default bus; the role may put events only when true."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "outcome_event_source" {
+  description = "OUTCOME_EVENT_SOURCE: source of the outcome events (the role may put events with this source only); null = <name_prefix>-processing.<environment>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.outcome_event_source == null || try(can(regex("^[A-Za-z0-9._/-]{1,256}$", var.outcome_event_source)) && !startswith(var.outcome_event_source, "aws."), false)
+    error_message = "outcome_event_source must be 1-256 letters, digits, '.', '_', '/' or '-', and not start with 'aws.' (OUTCOME_EVENT_SOURCE in lambda_src/shipment_processor/config.py)."
+  }
+}
+
+variable "events_write_path" {
+  description = "EVENTS_WRITE_PATH: which of the handler's two write paths stores shipment events, direct (the default) or sdk."
+  type        = string
+  default     = "direct"
+  nullable    = false
+
+  validation {
+    condition     = contains(["direct", "sdk"], lower(var.events_write_path))
+    error_message = "events_write_path must be direct or sdk (EVENTS_WRITE_PATH in lambda_src/shipment_processor/config.py)."
   }
 }
 

@@ -24,3 +24,13 @@ output "failure_queue_alarm_name" {
   description = "Name of the alarm on events waiting in the failure queue."
   value       = aws_cloudwatch_metric_alarm.failure_queue.alarm_name
 }
+
+output "failure_queue_age_alarm_name" {
+  description = "Name of the alarm on the age of the oldest event in the failure queue (before its 14-day retention drops it)."
+  value       = aws_cloudwatch_metric_alarm.failure_queue_age.alarm_name
+}
+
+output "destination_delivery_failures_alarm_name" {
+  description = "Name of the alarm on failed events Lambda could not deliver to the failure queue."
+  value       = aws_cloudwatch_metric_alarm.destination_delivery_failures.alarm_name
+}

@@ -8,6 +8,18 @@ variable "environment" {
   }
 }
 
+variable "name_prefix" {
+  description = "First part of every name (<name_prefix>-alarms-<environment>, ...); change it to reuse the module for another system."
+  type        = string
+  default     = "shipment"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name_prefix))
+    error_message = "name_prefix must be 1-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
 variable "account_id" {
   description = "AWS account id of the alarm topic; used to build its ARN at plan time."
   type        = string
@@ -72,6 +84,25 @@ variable "failure_rate_threshold_percent" {
   }
 }
 
+variable "failure_queue_age_threshold_seconds" {
+  description = "Alarm when the oldest event in the failure queue is older than this (seconds); it must stay below the queue's 14-day retention so there is time to replay."
+  type        = number
+  default     = 864000
+  nullable    = false
+
+  validation {
+    condition     = var.failure_queue_age_threshold_seconds >= 300 && var.failure_queue_age_threshold_seconds < 1209600
+    error_message = "failure_queue_age_threshold_seconds must be at least 300 and below 1209600 (the queue's 14-day retention)."
+  }
+}
+
+variable "runbook_url" {
+  description = "Where operators find the runbook; every alarm description ends with it."
+  type        = string
+  default     = "docs/runbook.md in the shipment-processing repository"
+  nullable    = false
+}
+
 variable "kms_key_arn" {
   description = "KMS key ARN for the topic; its policy must let cloudwatch.amazonaws.com use kms:Decrypt and kms:GenerateDataKey*. null creates a customer managed key that does (the AWS managed alias/aws/sns cannot)."
   type        = string
@@ -81,6 +112,12 @@ variable "kms_key_arn" {
     condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
     error_message = "kms_key_arn must be null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
   }
+}
+
+variable "create_topic_key" {
+  description = "Create the topic's own customer managed key; null = only when kms_key_arn is null. Set false explicitly when kms_key_arn is a key created in the same configuration (its ARN is unknown at plan time)."
+  type        = bool
+  default     = null
 }
 
 variable "tags" {

@@ -8,6 +8,18 @@ variable "environment" {
   }
 }
 
+variable "name_prefix" {
+  description = "First part of the bucket name (<name_prefix>-files-<account>-<region>-<environment>); change it to reuse the module for another system."
+  type        = string
+  default     = "shipment"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name_prefix))
+    error_message = "name_prefix must be 1-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
 variable "account_id" {
   description = "AWS account id that owns the bucket; part of the globally unique bucket name."
   type        = string
@@ -64,6 +76,18 @@ variable "incoming_prefix" {
   }
 }
 
+variable "rejects_prefix" {
+  description = "Key prefix of the rejects reports (the lambda module's rejects_prefix); each shipper may read <rejects_prefix><incoming_prefix><shipper>/."
+  type        = string
+  default     = "rejected/"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*/$", var.rejects_prefix))
+    error_message = "rejects_prefix must be a single path segment of lowercase letters, digits, '-' or '_' ending with '/'."
+  }
+}
+
 variable "kms_key_arn" {
   description = "KMS key ARN for SSE-KMS with an S3 bucket key; null uses SSE-S3 (AES256)."
   type        = string
@@ -73,6 +97,12 @@ variable "kms_key_arn" {
     condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
     error_message = "kms_key_arn must be null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
   }
+}
+
+variable "create_shipper_kms_grants" {
+  description = "Grant each shipper principal GenerateDataKey/Decrypt on kms_key_arn for this bucket; null = whenever kms_key_arn is set. Set it explicitly when the key is created in the same configuration (its ARN is unknown at plan time)."
+  type        = bool
+  default     = null
 }
 
 variable "force_destroy" {
@@ -103,6 +133,29 @@ variable "abort_incomplete_multipart_upload_days" {
   validation {
     condition     = var.abort_incomplete_multipart_upload_days >= 1 && floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days
     error_message = "abort_incomplete_multipart_upload_days must be a whole number of at least 1."
+  }
+}
+
+variable "rejects_expiration_days" {
+  description = "Days after which rejects reports (below rejects_prefix) expire; shippers read them within this time."
+  type        = number
+  default     = 90
+  nullable    = false
+
+  validation {
+    condition     = var.rejects_expiration_days >= 3 && floor(var.rejects_expiration_days) == var.rejects_expiration_days
+    error_message = "rejects_expiration_days must be a whole number of at least 3 (the temporary report parts below <rejects_prefix>.partial/ expire after 2)."
+  }
+}
+
+variable "incoming_expiration_days" {
+  description = "Days after which current uploads below incoming_prefix expire (they become noncurrent versions, deleted noncurrent_version_expiration_days later); null keeps them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.incoming_expiration_days == null || try(var.incoming_expiration_days >= 1 && floor(var.incoming_expiration_days) == var.incoming_expiration_days, false)
+    error_message = "incoming_expiration_days must be null or a whole number of at least 1."
   }
 }
 

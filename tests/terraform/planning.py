@@ -37,7 +37,8 @@ class Plan:
     def _collect(self, module: dict[str, Any]) -> None:
         for resource in module.get("resources", []):
             if resource["mode"] == "managed":
-                self.resources[resource["address"]] = resource["values"]
+                # A resource whose every attribute is unknown until apply has no "values".
+                self.resources[resource["address"]] = resource.get("values", {})
                 self._types[resource["address"]] = resource["type"]
         for child in module.get("child_modules", []):
             self._collect(child)

@@ -47,12 +47,13 @@ class Deployment:
 def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     # aws_s3_bucket_lifecycle_configuration takes ~55 s against moto (a provider waiter polling for a consistency
     # moto already has); test_plan_s3 asserts both lifecycle rules from the plan, so this apply leaves that one
-    # resource out, with the same override `tools.emulator.local_deploy --skip-lifecycle` uses, and nothing else.
+    # resource out, with the same override `tools.emulator.local_deploy --skip-lifecycle` uses. moto has no
+    # recursion-config API, so aws_lambda_function_recursion_config is left out too (test_plan_lambda asserts it).
     workdir = tfwork.prepare_workdir(
         ROOT,
         tmp_path_factory.mktemp("apply") / "root",
         moto_endpoint,
-        extra_files=local_deploy.SKIP_LIFECYCLE_OVERRIDE,
+        extra_files={**local_deploy.SKIP_LIFECYCLE_OVERRIDE, **local_deploy.RECURSION_CONFIG_OVERRIDE},
     )
     # Build from a snapshot of the sources so the rebuild test compares like with like.
     shutil.copytree(ROOT / "lambda_src", workdir / "lambda_src", ignore=shutil.ignore_patterns("__pycache__"))
@@ -116,10 +117,36 @@ def test_bucket_is_versioned_encrypted_private_and_denies_insecure_transport(dep
     statements = {s["Sid"]: s for s in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]}
     assert statements["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statements["DenyTlsBelow12"]["Effect"] == "Deny"
-    shipper = [s for s in statements.values() if s["Effect"] == "Allow"]
+    shipper = [s for s in statements.values() if s["Effect"] == "Allow" and "Upload" in s["Sid"]]
     assert len(shipper) == 1
     assert shipper[0]["Action"] in ("s3:PutObject", ["s3:PutObject"])
     assert shipper[0]["Resource"] == f"arn:aws:s3:::{bucket}/incoming/acme/*"
+
+
+def test_the_metadata_table_has_the_three_lookup_indexes(deployment: Deployment) -> None:
+    table = deployment.client("dynamodb").describe_table(TableName=deployment.outputs["metadata_table_name"])["Table"]
+    indexes = {
+        i["IndexName"]: (
+            [(k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]],
+            i["Projection"]["ProjectionType"],
+        )
+        for i in table["GlobalSecondaryIndexes"]
+    }
+
+    assert indexes == {
+        "by-day": ([("upload_day", "HASH"), ("upload_timestamp", "RANGE")], "ALL"),
+        "by-shipper": ([("shipper", "HASH"), ("upload_timestamp", "RANGE")], "ALL"),
+        "by-problem": ([("problem_status", "HASH"), ("upload_timestamp", "RANGE")], "ALL"),
+    }
+
+
+def test_the_bucket_refuses_unreadable_uploads_and_lets_the_shipper_read_its_rejects(deployment: Deployment) -> None:
+    policy = deployment.client("s3").get_bucket_policy(Bucket=deployment.outputs["bucket_name"])["Policy"]
+    statements = {s["Sid"]: s for s in json.loads(policy)["Statement"]}
+    bucket = deployment.outputs["bucket_name"]
+
+    assert {"DenyCustomerProvidedKeys", "DenyOtherEncryption", "DenyUnreadableStorageClasses"} <= set(statements)
+    assert statements["ShipperReadRejectsAcme"]["Resource"] == f"arn:aws:s3:::{bucket}/rejected/incoming/acme/*"
 
 
 def test_tables_have_the_seed_keys_on_demand_billing_and_point_in_time_recovery(deployment: Deployment) -> None:
@@ -194,7 +221,7 @@ def test_alarms_watch_failure_rate_errors_and_the_failure_queue_and_notify_the_t
     ours = {a["AlarmName"]: a for a in alarms if ENVIRONMENT in a["AlarmName"]}
     topic = deployment.outputs["alarm_topic_arn"]
 
-    assert len(ours) == 3, sorted(ours)
+    assert len(ours) == 5, sorted(ours)
     for alarm in ours.values():
         assert alarm["AlarmActions"] == [topic]
     rate = ours[deployment.outputs["failure_rate_alarm_name"]]
@@ -209,7 +236,14 @@ def test_alarms_watch_failure_rate_errors_and_the_failure_queue_and_notify_the_t
     assert {q["MetricStat"]["Metric"]["MetricName"] for q in metric_queries} == {
         "ProcessingSuccess",
         "ProcessingFailure",
+        "NumberOfMessagesSent",  # events that reached the failure queue count as failed files
     }
+    dead = queries["dead"]["MetricStat"]["Metric"]
+    assert (dead["Namespace"], dead["Dimensions"]) == (
+        "AWS/SQS",
+        [{"Name": "QueueName", "Value": deployment.outputs["failure_queue_arn"].rsplit(":", 1)[1]}],
+    )
+    metric_queries = [q for q in metric_queries if q["Id"] != "dead"]
     for query in metric_queries:
         assert query["MetricStat"]["Metric"]["Namespace"] == deployment.outputs["metrics_namespace"]
         assert query["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "Environment", "Value": ENVIRONMENT}]

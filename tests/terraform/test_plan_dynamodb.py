@@ -32,7 +32,25 @@ def test_the_metadata_table_keeps_the_seed_keys(plan: Plan) -> None:
 
     assert table["name"] == f"shipment-metadata-{ENV}"
     assert (table["hash_key"], table["range_key"]) == ("filename", "upload_timestamp")
-    assert sorted((a["name"], a["type"]) for a in table["attribute"]) == [("filename", "S"), ("upload_timestamp", "S")]
+    assert sorted((a["name"], a["type"]) for a in table["attribute"]) == [
+        ("filename", "S"),
+        ("problem_status", "S"),
+        ("shipper", "S"),
+        ("upload_day", "S"),
+        ("upload_timestamp", "S"),
+    ]
+
+
+def test_files_are_found_by_day_shipper_or_problem_without_a_scan(plan: Plan) -> None:
+    indexes = {i["name"]: i for i in plan[METADATA]["global_secondary_index"]}
+
+    assert {name: (i["hash_key"], i["range_key"]) for name, i in indexes.items()} == {
+        "by-day": ("upload_day", "upload_timestamp"),
+        "by-shipper": ("shipper", "upload_timestamp"),
+        "by-problem": ("problem_status", "upload_timestamp"),
+    }
+    assert {i["projection_type"] for i in indexes.values()} == {"ALL"}
+    assert plan.outputs["metadata_table_index_names"] == ["by-day", "by-problem", "by-shipper"]
 
 
 def test_the_events_table_is_keyed_by_shipment_and_event(plan: Plan) -> None:
@@ -43,12 +61,12 @@ def test_the_events_table_is_keyed_by_shipment_and_event(plan: Plan) -> None:
     assert sorted((a["name"], a["type"]) for a in table["attribute"]) == [("event_key", "S"), ("shipment_id", "S")]
 
 
-def test_there_are_exactly_the_two_tables_and_no_indexes(plan: Plan) -> None:
+def test_there_are_exactly_the_two_tables_and_the_events_table_has_no_index(plan: Plan) -> None:
     tables = plan.of_type("aws_dynamodb_table")
 
     assert sorted(tables) == sorted([METADATA, EVENTS])
+    assert plan[EVENTS]["global_secondary_index"] == []
     for table in tables.values():
-        assert table["global_secondary_index"] == []
         assert table["local_secondary_index"] == []
 
 
@@ -78,6 +96,7 @@ def test_outputs_give_names_and_plan_time_arns(plan: Plan) -> None:
         "metadata_table_arn": f"{prefix}shipment-metadata-{ENV}",
         "events_table_name": f"shipment-events-{ENV}",
         "events_table_arn": f"{prefix}shipment-events-{ENV}",
+        "metadata_table_index_names": ["by-day", "by-problem", "by-shipper"],
     }
 
 

@@ -86,8 +86,19 @@ def test_the_function_environment_is_exactly_the_handler_contract(plan: Plan) ->
         "MAX_DECOMPRESSED_BYTES": "2147483648",
         "MAX_RECORD_BYTES": "65536",
         "MAX_RECORDS": "10000000",
+        "CLAIM_TIMEOUT_S": "900",
+        "WRITE_CONCURRENCY": "4",
+        "MAX_INVOCATIONS": "500",
+        "CHECKPOINT_MARGIN_MS": "5000",
         "LOG_LEVEL": "INFO",
+        "OUTCOME_EVENTS": "on",
+        "OUTCOME_EVENT_SOURCE": f"shipment-processing.{ENV}",
+        "EVENTS_WRITE_PATH": "direct",
     }
+
+
+def test_the_outcome_event_source_is_output_for_eventbridge_rules(plan: Plan) -> None:
+    assert plan.outputs["outcome_event_source"] == f"shipment-processing.{ENV}"
 
 
 def test_the_metrics_namespace_is_output_for_the_monitoring_module(plan: Plan) -> None:
@@ -103,6 +114,30 @@ def test_the_function_logs_json_to_its_own_log_group_kept_7_days(plan: Plan) -> 
     assert (group["name"], group["retention_in_days"]) == (LOG_GROUP, 7)
 
 
+@pytest.mark.parametrize(
+    ("log_level", "application_log_level"),
+    [("INFO", "INFO"), ("DEBUG", "DEBUG"), ("debug", "DEBUG"), ("WARNING", "INFO"), ("CRITICAL", "INFO")],
+)
+def test_debug_lines_reach_cloudwatch_and_no_filter_drops_the_unlevelled_emf_lines(
+    module: Workdir, log_level: str, application_log_level: str
+) -> None:
+    # Lambda reads a line without a level (an EMF document) as INFO: a filter above INFO would drop the metrics.
+    function = module.plan(**INPUTS, **LOCAL_PACKAGE, log_level=log_level)["aws_lambda_function.this"]
+
+    assert function["logging_config"][0]["application_log_level"] == application_log_level
+    assert function["environment"][0]["variables"]["LOG_LEVEL"] == log_level.upper()
+
+
+# --- resumable processing ---
+
+
+def test_lambda_may_run_the_functions_own_chain_of_invocations(plan: Plan) -> None:
+    # Recursive loop detection would stop the chain after ~16 invocations; MAX_INVOCATIONS bounds it instead.
+    recursion = plan["aws_lambda_function_recursion_config.this"]
+
+    assert recursion == {"function_name": f"shipment-processor-{ENV}", "recursive_loop": "Allow"}
+
+
 # --- role ---
 
 
@@ -114,16 +149,28 @@ def test_only_lambda_may_assume_the_role(plan: Plan) -> None:
     assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
 
 
+def test_the_role_is_named_with_the_region_because_iam_is_global(plan: Plan) -> None:
+    assert plan["aws_iam_role.this"]["name"] == f"shipment-processor-{ENV}-{REGION}"
+
+
 def test_the_role_grants_exactly_what_the_handler_does_on_exactly_its_resources(plan: Plan) -> None:
     granted = {sid: (as_set(s["Action"]), as_set(s["Resource"])) for sid, s in statements(plan).items()}
 
     assert granted == {
         "ReadIncomingObjects": ({"s3:GetObject", "s3:GetObjectVersion"}, {f"{BUCKET_ARN}/incoming/*"}),
+        "ListIncomingKeys": ({"s3:ListBucket"}, {BUCKET_ARN}),
         "WriteRejectsReports": ({"s3:PutObject", "s3:AbortMultipartUpload"}, {f"{BUCKET_ARN}/rejected/*"}),
+        "CarryPartialReports": ({"s3:GetObject", "s3:DeleteObject"}, {f"{BUCKET_ARN}/rejected/.partial/*"}),
         "ClaimAndRecordFiles": (
             {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
             {INPUTS["metadata_table_arn"]},
         ),
+        "QueryFileIndexes": ({"dynamodb:Query"}, {INPUTS["metadata_table_arn"] + "/index/*"}),
+        "ContinueInNewInvocation": (
+            {"lambda:InvokeFunction"},
+            {f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:shipment-processor-{ENV}"},
+        ),
+        "PublishOutcomeEvents": ({"events:PutEvents"}, {f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/default"}),
         "StoreShipmentEvents": ({"dynamodb:BatchWriteItem"}, {INPUTS["events_table_arn"]}),
         "WriteOwnLogs": (
             {"logs:CreateLogStream", "logs:PutLogEvents"},
@@ -132,6 +179,33 @@ def test_the_role_grants_exactly_what_the_handler_does_on_exactly_its_resources(
         "SendToFailureQueue": ({"sqs:SendMessage"}, {QUEUE_ARN}),
     }
     assert {s["Effect"] for s in statements(plan).values()} == {"Allow"}
+
+
+def test_listing_is_limited_to_keys_below_incoming(plan: Plan) -> None:
+    # Without ListBucket a missing object or version answers 403, and the handler's "no longer exists" path is dead.
+    assert statements(plan)["ListIncomingKeys"]["Condition"] == {"StringLike": {"s3:prefix": "incoming/*"}}
+
+
+def test_outcome_events_may_only_carry_this_environments_source(plan: Plan) -> None:
+    assert statements(plan)["PublishOutcomeEvents"]["Condition"] == {
+        "StringEquals": {"events:source": f"shipment-processing.{ENV}"}
+    }
+
+
+def test_without_outcome_events_the_role_may_not_put_events(module: Workdir) -> None:
+    disabled = module.plan(**INPUTS, **LOCAL_PACKAGE, outcome_events_enabled=False)
+
+    assert "PublishOutcomeEvents" not in statements(disabled)
+    assert disabled["aws_lambda_function.this"]["environment"][0]["variables"]["OUTCOME_EVENTS"] == "off"
+
+
+def test_a_custom_outcome_event_source_is_the_one_the_role_allows(module: Workdir) -> None:
+    custom = module.plan(**INPUTS, **LOCAL_PACKAGE, outcome_event_source="acme.shipments")
+
+    assert custom["aws_lambda_function.this"]["environment"][0]["variables"]["OUTCOME_EVENT_SOURCE"] == "acme.shipments"
+    assert statements(custom)["PublishOutcomeEvents"]["Condition"] == {
+        "StringEquals": {"events:source": "acme.shipments"}
+    }
 
 
 def test_no_statement_uses_a_wildcard_action_or_resource(plan: Plan) -> None:
@@ -185,9 +259,20 @@ def test_by_default_every_new_object_under_incoming_triggers_the_function(plan: 
     notification = plan["aws_s3_bucket_notification.this"]
 
     assert notification["bucket"] == BUCKET
-    assert [(f["events"], f["filter_prefix"], f["filter_suffix"]) for f in notification["lambda_function"]] == [
-        (["s3:ObjectCreated:*"], "incoming/", None)
+    assert [
+        (f["id"], f["events"], f["filter_prefix"], f["filter_suffix"]) for f in notification["lambda_function"]
+    ] == [(f"shipment-processor-{ENV}", ["s3:ObjectCreated:*"], "incoming/", None)]
+
+
+def test_each_suffix_filter_has_a_stable_id_so_plans_never_reorder_them(module: Workdir) -> None:
+    suffixes = [".jsonl", ".csv", ".csv.gz"]
+    notification = module.plan(**INPUTS, **LOCAL_PACKAGE, notification_suffixes=suffixes)[
+        "aws_s3_bucket_notification.this"
     ]
+
+    assert {f["id"]: f["filter_suffix"] for f in notification["lambda_function"]} == {
+        f"shipment-processor-{ENV}{suffix}": suffix for suffix in suffixes
+    }
 
 
 def test_rejects_reports_can_never_trigger_the_function(plan: Plan) -> None:
@@ -219,7 +304,7 @@ BAD_KNOBS = {
         "timeout_s must be a whole number between 1 and 900.",
         "log_retention_days must be one of the values CloudWatch Logs accepts",
         "reserved_concurrency must be null or a whole number >= 0",
-        "log_level must be DEBUG, INFO, WARNING or ERROR.",
+        "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
         "No notification suffix may end with another one (S3 rejects overlapping filters",
     ],
     ids=["runtime", "memory", "timeout", "retention", "reserved-concurrency", "log-level", "overlapping-suffixes"],
@@ -228,11 +313,13 @@ def test_a_bad_setting_is_refused_with_a_clear_message(module: Workdir, message:
     assert message in module.plan_error(**INPUTS, **LOCAL_PACKAGE, **BAD_KNOBS)
 
 
-# Preconditions of the plan itself: a package given twice (and missing), prefixes that would loop.
+# Preconditions of the plan itself: a package given twice (and missing), prefixes that would loop, a key of
+# another region.
 BAD_WIRING = {
     "package_path": "build/missing.zip",
-    "package_s3": {"bucket": "artifacts", "key": "shipment_processor.zip"},
+    "package_s3": {"bucket": "artifacts", "key": "shipment_processor.zip", "version": "v1"},
     "rejects_prefix": "incoming/",
+    "kms_key_arn": f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/0f6a1a3e-1111-2222-3333-444455556666",
 }
 
 
@@ -242,8 +329,16 @@ BAD_WIRING = {
         "Set exactly one of package_path (local zip) and package_s3 (S3 artifact).",
         "Deployment package build/missing.zip not found: run `make package` first (or set package_s3).",
         "rejects_prefix and incoming_prefix overlap: the function would be triggered by its own rejects reports.",
+        f"kms_key_arn is in us-east-1, but the function is deployed to {REGION}",
     ],
-    ids=["two-packages", "missing-zip", "self-triggering-prefixes"],
+    ids=["two-packages", "missing-zip", "self-triggering-prefixes", "kms-key-of-another-region"],
 )
 def test_wiring_that_cannot_work_fails_the_plan(module: Workdir, message: str) -> None:
     assert message in module.plan_error(**INPUTS, **BAD_WIRING)
+
+
+def test_an_s3_package_without_an_object_version_is_refused(module: Workdir) -> None:
+    # Lambda fetches the zip again only when bucket, key or version changes: re-uploading one key never redeploys.
+    error = module.plan_error(**INPUTS, package_s3={"bucket": "artifacts", "key": "p.zip", "version": ""})
+
+    assert "package_s3.version must be the S3 object version of the uploaded zip" in error

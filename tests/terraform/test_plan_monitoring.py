@@ -61,13 +61,13 @@ class Value(float):
         return Value(float(self) + other)
 
 
-def evaluate(expression: str, success: float | None, failure: float | None) -> float:
+def evaluate(expression: str, success: float | None, failure: float | None, dead: float | None = None) -> float:
     """Evaluate the alarm's metric-math expression for one period's sums (None = no datapoint)."""
     functions = {
         "FILL": lambda series, fill: Value(fill if series is None else series),
         "IF": lambda condition, then, otherwise: then if condition else otherwise,
     }
-    return eval(expression, {"__builtins__": {}}, {**functions, "success": success, "failure": failure})
+    return eval(expression, {"__builtins__": {}}, {**functions, "success": success, "failure": failure, "dead": dead})
 
 
 # --- failure-rate alarm ---
@@ -86,7 +86,7 @@ def test_the_failure_rate_alarm_fires_above_5_percent_in_one_5_minute_period(pla
 def test_the_failure_rate_sums_success_and_failure_over_5_minutes_for_this_environment(plan: Plan) -> None:
     found = queries(plan)
 
-    assert set(found) == {"success", "failure", "failure_rate"}
+    assert set(found) == {"success", "failure", "dead", "failure_rate"}
     for query_id, metric_name in (("success", "ProcessingSuccess"), ("failure", "ProcessingFailure")):
         (metric,) = found[query_id]["metric"]
         assert metric["namespace"] == NAMESPACE
@@ -108,6 +108,19 @@ def test_the_failure_rate_expression_fills_gaps_and_never_divides_by_zero(plan: 
     assert evaluate(expression, success=None, failure=3) == 100
     assert evaluate(expression, success=None, failure=None) == 0  # no files at all: 0, not a division by zero
     assert evaluate(expression, success=0, failure=0) == 0
+
+
+def test_events_that_reach_the_failure_queue_count_as_failed_files(plan: Plan) -> None:
+    # A file whose every invocation timed out or crashed prints no EMF document; its event reaches the queue.
+    (metric,) = queries(plan)["dead"]["metric"]
+    expression = queries(plan)["failure_rate"]["expression"]
+
+    assert (metric["namespace"], metric["metric_name"], metric["stat"]) == ("AWS/SQS", "NumberOfMessagesSent", "Sum")
+    assert metric["dimensions"] == {"QueueName": QUEUE}
+    assert metric["period"] == 300
+    assert evaluate(expression, success=None, failure=None, dead=1) == 100
+    assert evaluate(expression, success=9, failure=None, dead=1) == 10
+    assert evaluate(expression, success=8, failure=1, dead=1) == 20
 
 
 # --- the other alarms ---
@@ -134,10 +147,57 @@ def test_any_event_waiting_in_the_failure_queue_raises_an_alarm(plan: Plan) -> N
     assert alarm["treat_missing_data"] == "notBreaching"
 
 
+def test_an_event_nearing_the_failure_queues_14_day_retention_raises_an_alarm(plan: Plan) -> None:
+    alarm = plan["aws_cloudwatch_metric_alarm.failure_queue_age"]
+
+    assert alarm["alarm_name"] == f"shipment-processor-failed-events-age-{ENV}"
+    assert (alarm["namespace"], alarm["metric_name"], alarm["statistic"]) == (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "Maximum",
+    )
+    assert alarm["dimensions"] == {"QueueName": QUEUE}
+    assert alarm["comparison_operator"] == "GreaterThanThreshold"
+    assert alarm["threshold"] == 10 * 86400 < 14 * 86400
+
+
+def test_a_failed_event_lambda_could_not_queue_raises_an_alarm(plan: Plan) -> None:
+    alarm = plan["aws_cloudwatch_metric_alarm.destination_delivery_failures"]
+
+    assert alarm["alarm_name"] == f"shipment-processor-destination-failures-{ENV}"
+    assert (alarm["namespace"], alarm["metric_name"], alarm["statistic"]) == (
+        "AWS/Lambda",
+        "DestinationDeliveryFailures",
+        "Sum",
+    )
+    assert alarm["dimensions"] == {"FunctionName": FUNCTION}
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
+
+
+@pytest.mark.parametrize(
+    ("alarm", "next_step"),
+    [
+        ("failure_rate", f"shipment-ops --env {ENV} files --outcome FAILED"),
+        ("function_errors", f"shipment-ops --env {ENV} logs"),
+        ("failure_queue", f"shipment-ops --env {ENV} replay --dry-run"),
+        ("failure_queue_age", f"shipment-ops --env {ENV} replay --dry-run"),
+        ("destination_delivery_failures", f"shipment-ops --env {ENV} files --outcome FAILED"),
+    ],
+)
+def test_each_alarm_description_says_what_to_do_and_where_the_runbook_is(
+    plan: Plan, alarm: str, next_step: str
+) -> None:
+    description = plan[f"aws_cloudwatch_metric_alarm.{alarm}"]["alarm_description"]
+
+    assert next_step in description
+    assert "Runbook: docs/runbook.md" in description
+    assert len(description) <= 1024  # CloudWatch's limit
+
+
 def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears(plan: Plan) -> None:
     alarms = plan.of_type("aws_cloudwatch_metric_alarm")
 
-    assert len(alarms) == 3
+    assert len(alarms) == 5
     for alarm in alarms.values():
         assert alarm["actions_enabled"] is True
         assert alarm["alarm_actions"] == [TOPIC_ARN]
@@ -181,7 +241,7 @@ def test_the_dashboard_shows_files_records_duration_errors_and_queue_depth(plan:
         for metric in widget["properties"].get("metrics", [])
     }
 
-    assert dashboard["dashboard_name"] == f"shipment-processing-{ENV}"
+    assert dashboard["dashboard_name"] == f"shipment-processing-{ENV}-{REGION}"  # dashboards are account-global
     assert plotted >= {
         (NAMESPACE, "ProcessingSuccess", "Environment", ENV),
         (NAMESPACE, "ProcessingFailure", "Environment", ENV),
@@ -195,7 +255,7 @@ def test_the_dashboard_shows_files_records_duration_errors_and_queue_depth(plan:
     assert all(w["properties"].get("region", REGION) == REGION for w in widgets)
 
 
-def test_the_dashboard_shows_the_state_of_all_three_alarms(plan: Plan) -> None:
+def test_the_dashboard_shows_the_state_of_every_alarm(plan: Plan) -> None:
     widgets = json.loads(plan["aws_cloudwatch_dashboard.this"]["dashboard_body"])["widgets"]
     (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
     names = {a["alarm_name"] for a in plan.of_type("aws_cloudwatch_metric_alarm").values()}
@@ -206,6 +266,8 @@ def test_the_dashboard_shows_the_state_of_all_three_alarms(plan: Plan) -> None:
             f"shipment-file-failure-rate-{ENV}",
             f"shipment-processor-errors-{ENV}",
             f"shipment-processor-failed-events-{ENV}",
+            f"shipment-processor-failed-events-age-{ENV}",
+            f"shipment-processor-destination-failures-{ENV}",
         )
     ]
     assert {arn.rsplit(":", 1)[1] for arn in alarm_widget["properties"]["alarms"]} == names

@@ -47,6 +47,7 @@ UNNAMED_TYPES = {
     "aws_s3_bucket_notification",
     "aws_lambda_function_event_invoke_config",
     "aws_lambda_permission",
+    "aws_lambda_function_recursion_config",
     "aws_sns_topic_subscription",
     "aws_kms_key",  # the alarm topic's own key when no kms_key_arn is given; its alias carries the name
 }
@@ -66,6 +67,14 @@ PRODUCTION = {
     "log_level": "WARNING",
     "notification_suffixes": SUFFIXES,
     "max_records": 1000,
+    "claim_timeout_s": 120,
+    "write_concurrency": 8,
+    "max_invocations": 50,
+    "checkpoint_margin_ms": 10000,
+    "outcome_events_enabled": False,
+    "events_write_path": "sdk",
+    "incoming_expiration_days": 365,
+    "rejects_expiration_days": 30,
 }
 
 pytestmark = pytest.mark.terraform
@@ -93,15 +102,39 @@ def test_the_root_creates_every_resource_of_the_design(plan: Plan) -> None:
     assert types == set(NAME_ATTRIBUTE) | UNNAMED_TYPES
 
 
-def test_every_name_carries_the_environment_suffix(plan: Plan) -> None:
-    names = {
+# IAM roles and CloudWatch dashboards are account-wide: the same environment in two regions needs two names.
+ACCOUNT_GLOBAL_TYPES = {"aws_iam_role", "aws_cloudwatch_dashboard"}
+
+
+def names(plan: Plan) -> dict[str, str]:
+    return {
         address: values[NAME_ATTRIBUTE[address.split(".")[2]]]
         for address, values in plan.resources.items()
         if address.split(".")[2] in NAME_ATTRIBUTE
     }
 
-    assert len(names) == 14  # two tables, three alarms and the topic key alias among them
-    assert {address: name for address, name in names.items() if not name.endswith(f"-{ENV}")} == {}
+
+def test_every_name_carries_the_environment_suffix(plan: Plan) -> None:
+    regional = {a: n for a, n in names(plan).items() if a.split(".")[2] not in ACCOUNT_GLOBAL_TYPES}
+
+    assert len(names(plan)) == 16  # two tables, five alarms and the topic key alias among them
+    assert {address: name for address, name in regional.items() if not name.endswith(f"-{ENV}")} == {}
+
+
+def test_every_account_global_name_carries_the_region_too(plan: Plan) -> None:
+    global_names = {a: n for a, n in names(plan).items() if a.split(".")[2] in ACCOUNT_GLOBAL_TYPES}
+
+    assert sorted(global_names.values()) == [
+        f"shipment-processing-{ENV}-{REGION}",
+        f"shipment-processor-{ENV}-{REGION}",
+    ]
+
+
+def test_a_name_prefix_renames_every_resource(root: Workdir) -> None:
+    renamed = root.plan(environment=ENV, name_prefix="parcels")
+
+    assert {a: n for a, n in names(renamed).items() if "parcels" not in n} == {}
+    assert renamed.outputs["bucket_name"] == f"parcels-files-{ACCOUNT_ID}-{REGION}-{ENV}"
 
 
 def test_resources_that_refer_to_a_name_use_the_suffixed_one(plan: Plan) -> None:
@@ -133,11 +166,15 @@ def test_outputs_name_the_planned_resources(plan: Plan) -> None:
         "log_group_name": f"/aws/lambda/shipment-processor-{ENV}",
         "failure_queue_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:shipment-processor-failures-{ENV}",
         "alarm_topic_arn": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:shipment-alarms-{ENV}",
-        "dashboard_name": f"shipment-processing-{ENV}",
+        "dashboard_name": f"shipment-processing-{ENV}-{REGION}",
         "metrics_namespace": f"ShipmentProcessing/{ENV}",
         "failure_rate_alarm_name": f"shipment-file-failure-rate-{ENV}",
         "function_errors_alarm_name": f"shipment-processor-errors-{ENV}",
         "failure_queue_alarm_name": f"shipment-processor-failed-events-{ENV}",
+        "failure_queue_age_alarm_name": f"shipment-processor-failed-events-age-{ENV}",
+        "destination_delivery_failures_alarm_name": f"shipment-processor-destination-failures-{ENV}",
+        "outcome_event_source": f"shipment-processing.{ENV}",
+        "metadata_table_index_names": ["by-day", "by-problem", "by-shipper"],
         # Known only once AWS has created them:
         "function_arn": None,
         "function_role_arn": None,
@@ -174,12 +211,17 @@ def test_the_role_may_touch_only_the_planned_bucket_tables_log_group_and_queue(p
         resources.update([found] if isinstance(found, str) else found)
 
     assert resources == {
+        BUCKET_ARN,  # s3:ListBucket, limited to the incoming/ prefix
         f"{BUCKET_ARN}/incoming/*",
         f"{BUCKET_ARN}/rejected/*",
+        f"{BUCKET_ARN}/rejected/.partial/*",
         plan.outputs["metadata_table_arn"],
+        plan.outputs["metadata_table_arn"] + "/index/*",
         plan.outputs["events_table_arn"],
         f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{plan.outputs['log_group_name']}:*",
         plan.outputs["failure_queue_arn"],
+        f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{plan.outputs['function_name']}",
+        f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/default",
     }
 
 
@@ -208,9 +250,10 @@ def test_failed_events_go_to_the_planned_failure_queue(plan: Plan) -> None:
 def test_alarms_watch_what_the_lambda_module_created_and_notify_the_topic(plan: Plan) -> None:
     alarms = {a["alarm_name"]: a for a in plan.of_type("aws_cloudwatch_metric_alarm").values()}
     rate = alarms[plan.outputs["failure_rate_alarm_name"]]
-    namespaces = {q["metric"][0]["namespace"] for q in rate["metric_query"] if q["metric"]}
+    metrics = {q["id"]: q["metric"][0] for q in rate["metric_query"] if q["metric"]}
 
-    assert namespaces == {plan.outputs["metrics_namespace"]}
+    assert {metrics["success"]["namespace"], metrics["failure"]["namespace"]} == {plan.outputs["metrics_namespace"]}
+    assert metrics["dead"]["dimensions"] == {"QueueName": plan.outputs["failure_queue_arn"].rsplit(":", 1)[1]}
     assert alarms[plan.outputs["function_errors_alarm_name"]]["dimensions"] == {
         "FunctionName": plan.outputs["function_name"]
     }
@@ -223,11 +266,18 @@ def test_alarms_watch_what_the_lambda_module_created_and_notify_the_topic(plan: 
 
 def test_each_shipper_may_upload_only_below_its_own_prefix(plan: Plan) -> None:
     policy = plan.policy("module.s3.aws_s3_bucket_policy.this")
-    allowed = {s["Resource"]: s["Principal"]["AWS"] for s in policy["Statement"] if s["Effect"] == "Allow"}
+    allowed = {
+        s["Resource"]: (s["Action"], s["Principal"]["AWS"]) for s in policy["Statement"] if s["Effect"] == "Allow"
+    }
 
     assert allowed == {
-        f"{BUCKET_ARN}/incoming/acme-freight/*": "arn:aws:iam::123456789012:role/acme-uploader",
-        f"{BUCKET_ARN}/incoming/globex/*": "arn:aws:iam::210987654321:root",
+        f"{BUCKET_ARN}/incoming/acme-freight/*": ("s3:PutObject", "arn:aws:iam::123456789012:role/acme-uploader"),
+        f"{BUCKET_ARN}/incoming/globex/*": ("s3:PutObject", "arn:aws:iam::210987654321:root"),
+        f"{BUCKET_ARN}/rejected/incoming/acme-freight/*": (
+            "s3:GetObject",
+            "arn:aws:iam::123456789012:role/acme-uploader",
+        ),
+        f"{BUCKET_ARN}/rejected/incoming/globex/*": ("s3:GetObject", "arn:aws:iam::210987654321:root"),
     }
 
 
@@ -241,8 +291,16 @@ def test_the_function_knobs_reach_the_function(production: Plan) -> None:
     assert function["memory_size"] == 512
     assert function["timeout"] == 60
     assert function["reserved_concurrent_executions"] == 5
-    assert function["environment"][0]["variables"]["LOG_LEVEL"] == "WARNING"
-    assert function["environment"][0]["variables"]["MAX_RECORDS"] == "1000"
+    variables = function["environment"][0]["variables"]
+    assert variables["LOG_LEVEL"] == "WARNING"
+    assert function["logging_config"][0]["application_log_level"] == "INFO"  # never above INFO: EMF lines are INFO
+    assert {name: variables[name] for name in ("MAX_RECORDS", "CLAIM_TIMEOUT_S", "WRITE_CONCURRENCY")} == {
+        "MAX_RECORDS": "1000",
+        "CLAIM_TIMEOUT_S": "120",
+        "WRITE_CONCURRENCY": "8",
+    }
+    assert (variables["MAX_INVOCATIONS"], variables["CHECKPOINT_MARGIN_MS"]) == ("50", "10000")
+    assert (variables["OUTCOME_EVENTS"], variables["EVENTS_WRITE_PATH"]) == ("off", "sdk")
     assert production.one("aws_cloudwatch_log_group")["retention_in_days"] == 30
 
 
@@ -296,6 +354,15 @@ def test_suffix_filters_add_one_incoming_filter_per_suffix(production: Plan) -> 
     assert {(tuple(f["events"]), f["filter_prefix"]) for f in filters} == {(("s3:ObjectCreated:*",), "incoming/")}
 
 
+def test_the_lifecycle_knobs_reach_the_bucket(plan: Plan, production: Plan) -> None:
+    def rules(checked: Plan) -> dict[str, dict]:
+        return {r["id"]: r for r in checked.one("aws_s3_bucket_lifecycle_configuration")["rule"]}
+
+    assert "expire-incoming-files" not in rules(plan)
+    assert rules(production)["expire-incoming-files"]["expiration"][0]["days"] == 365
+    assert rules(production)["expire-rejects-reports"]["expiration"][0]["days"] == 30
+
+
 def test_without_shippers_the_bucket_policy_only_denies(production: Plan) -> None:
     policy = production.policy("module.s3.aws_s3_bucket_policy.this")
 
@@ -322,6 +389,27 @@ def test_without_addresses_the_topic_has_no_subscription(production: Plan) -> No
 def test_a_bad_root_variable_fails_the_plan_with_a_clear_message(root: Workdir, message: str) -> None:
     # One refused plan: terraform reports every failed validation.
     assert message in root.plan_error(environment="Bad_Name", lambda_runtime="python3.10", aws_region="Europe")
+
+
+def test_the_environment_has_no_default_so_no_run_builds_dev_by_accident(root: Workdir) -> None:
+    assert 'The root module input variable "environment" is not set' in root.plan_error()
+
+
+def test_an_environment_other_than_the_selected_workspace_is_refused(root: Workdir) -> None:
+    root.tf.execute_command("workspace", "new", "prod")
+    try:
+        error = root.plan_error(environment="dev")
+    finally:
+        root.tf.execute_command("workspace", "select", "default")
+        root.tf.execute_command("workspace", "delete", "prod")
+
+    assert "environment does not match the Terraform workspace" in error
+
+
+def test_a_kms_key_of_another_region_is_refused(root: Workdir) -> None:
+    error = root.plan_error(environment=ENV, kms_key_arn=KMS_KEY.replace(REGION, "us-east-1"))
+
+    assert "kms_key_arn must be a key in aws_region" in error
 
 
 def test_an_environment_name_longer_than_20_characters_is_refused(root: Workdir) -> None:

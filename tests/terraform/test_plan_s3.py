@@ -19,6 +19,7 @@ SHIPPERS = {
 }
 BUCKET = f"shipment-files-{ACCOUNT_ID}-{REGION}-{ENV}"
 BUCKET_ARN = f"arn:aws:s3:::{BUCKET}"
+KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/0f6a1a3e-1111-2222-3333-444455556666"
 
 pytestmark = pytest.mark.terraform
 
@@ -96,7 +97,7 @@ def test_requests_over_tls_older_than_1_2_are_denied(plan: Plan) -> None:
 
 
 def test_each_shipper_may_only_put_objects_below_its_own_incoming_prefix(plan: Plan) -> None:
-    allowed = {sid: s for sid, s in statements(plan).items() if s["Effect"] == "Allow"}
+    allowed = {sid: s for sid, s in statements(plan).items() if s["Effect"] == "Allow" and "Upload" in sid}
 
     assert set(allowed) == {"ShipperUploadAcmeFreight", "ShipperUploadGlobexEu"}
     granted = {
@@ -114,8 +115,101 @@ def test_each_shipper_may_only_put_objects_below_its_own_incoming_prefix(plan: P
         assert set(statement) == {"Sid", "Effect", "Action", "Resource", "Principal"}  # no extra grants
 
 
+def test_each_shipper_may_read_its_own_rejects_reports_and_nothing_else(plan: Plan) -> None:
+    readers = {
+        sid: s
+        for sid, s in statements(plan).items()
+        if s["Effect"] == "Allow" and "s3:GetObject" in as_list(s["Action"])
+    }
+
+    assert {
+        statement["Resource"]: (statement["Action"], sorted(as_list(statement["Principal"]["AWS"])))
+        for statement in readers.values()
+    } == {
+        f"{BUCKET_ARN}/rejected/incoming/acme-freight/*": (
+            "s3:GetObject",
+            ["arn:aws:iam::123456789012:role/acme-uploader"],
+        ),
+        f"{BUCKET_ARN}/rejected/incoming/globex_eu/*": (
+            "s3:GetObject",
+            ["arn:aws:iam::123456789012:user/globex-ci", "arn:aws:iam::210987654321:root"],
+        ),
+    }
+    # The handler's temporary report parts live in rejected/.partial/, below no shipper's prefix.
+    assert not [r for r in (s["Resource"] for s in readers.values()) if ".partial" in r]
+
+
+def test_no_shipper_may_read_uploads_list_or_delete(plan: Plan) -> None:
+    granted = {a for s in statements(plan).values() if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+
+    assert granted == {"s3:PutObject", "s3:GetObject"}
+
+
+def deny_put(plan: Plan, sid: str) -> dict[str, Any]:
+    statement = statements(plan)[sid]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "s3:PutObject")
+    assert statement["Resource"] == f"{BUCKET_ARN}/*"
+    return statement["Condition"]
+
+
+def test_uploads_with_a_customer_provided_key_are_refused(plan: Plan) -> None:
+    # SSE-C: S3 keeps no key, so the function could never read the file; refuse it at the door, not after retries.
+    assert deny_put(plan, "DenyCustomerProvidedKeys") == {
+        "Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}
+    }
+
+
+def test_uploads_may_only_ask_for_the_buckets_own_encryption(plan: Plan) -> None:
+    assert deny_put(plan, "DenyOtherEncryption") == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "AES256"}
+    }
+    assert "DenyOtherKmsKeys" not in statements(plan)
+
+
+def test_uploads_in_an_archive_or_low_durability_storage_class_are_refused(plan: Plan) -> None:
+    condition = deny_put(plan, "DenyUnreadableStorageClasses")
+
+    assert sorted(as_list(condition["StringNotEqualsIfExists"]["s3:x-amz-storage-class"])) == [
+        "INTELLIGENT_TIERING",
+        "STANDARD",
+    ]
+
+
+@pytest.fixture(scope="module")
+def kms_plan(module: Workdir) -> Plan:
+    return module.plan(**BASE, shipper_principals=SHIPPERS, kms_key_arn=KMS_KEY)
+
+
+def test_with_a_kms_key_uploads_may_use_only_that_key(kms_plan: Plan) -> None:
+    assert deny_put(kms_plan, "DenyOtherEncryption") == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+    }
+    assert deny_put(kms_plan, "DenyOtherKmsKeys") == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": KMS_KEY}
+    }
+
+
+def test_with_a_kms_key_every_shipper_principal_gets_a_grant_for_this_bucket_only(kms_plan: Plan) -> None:
+    grants = kms_plan.of_type("aws_kms_grant").values()
+
+    assert sorted(g["grantee_principal"] for g in grants) == sorted(p for ps in SHIPPERS.values() for p in ps)
+    for grant in grants:
+        assert grant["key_id"] == KMS_KEY
+        assert sorted(grant["operations"]) == ["Decrypt", "GenerateDataKey"]
+        assert grant["constraints"] == [
+            {"encryption_context_equals": {"aws:s3:arn": BUCKET_ARN}, "encryption_context_subset": None}
+        ]
+
+
+def test_without_a_kms_key_there_are_no_grants(plan: Plan) -> None:
+    assert plan.of_type("aws_kms_grant") == {}
+
+
 def test_noncurrent_versions_expire_after_30_days_and_stale_multipart_uploads_after_7(plan: Plan) -> None:
     rules = {rule["id"]: rule for rule in plan["aws_s3_bucket_lifecycle_configuration.this"]["rule"]}
+    rules = {
+        k: v for k, v in rules.items() if k in {"expire-noncurrent-versions", "abort-incomplete-multipart-uploads"}
+    }
 
     assert set(rules) == {"expire-noncurrent-versions", "abort-incomplete-multipart-uploads"}
     for rule in rules.values():
@@ -127,6 +221,34 @@ def test_noncurrent_versions_expire_after_30_days_and_stale_multipart_uploads_af
     assert expire["noncurrent_days"] == 30
     abort = rules["abort-incomplete-multipart-uploads"]["abort_incomplete_multipart_upload"][0]
     assert abort["days_after_initiation"] == 7
+
+
+def lifecycle_rules(plan: Plan) -> dict[str, dict[str, Any]]:
+    return {rule["id"]: rule for rule in plan["aws_s3_bucket_lifecycle_configuration.this"]["rule"]}
+
+
+def test_rejects_reports_expire_after_90_days_and_temporary_report_parts_after_2(plan: Plan) -> None:
+    rules = lifecycle_rules(plan)
+
+    assert rules["expire-rejects-reports"]["filter"][0]["prefix"] == "rejected/"
+    assert rules["expire-rejects-reports"]["expiration"][0]["days"] == 90
+    assert rules["expire-partial-rejects-reports"]["filter"][0]["prefix"] == "rejected/.partial/"
+    assert rules["expire-partial-rejects-reports"]["expiration"][0]["days"] == 2
+    assert {rule["status"] for rule in rules.values()} == {"Enabled"}
+
+
+def test_uploaded_files_are_kept_unless_an_incoming_expiry_is_set(plan: Plan, module: Workdir) -> None:
+    assert "expire-incoming-files" not in lifecycle_rules(plan)
+
+    rules = lifecycle_rules(module.plan(**BASE, incoming_expiration_days=400))
+    assert rules["expire-incoming-files"]["filter"][0]["prefix"] == "incoming/"
+    assert rules["expire-incoming-files"]["expiration"][0]["days"] == 400
+
+
+def test_a_name_prefix_renames_the_bucket(module: Workdir) -> None:
+    renamed = module.plan(**BASE, name_prefix="parcels")
+
+    assert renamed["aws_s3_bucket.this"]["bucket"] == f"parcels-files-{ACCOUNT_ID}-{REGION}-{ENV}"
 
 
 # One refused plan holds every bad shipper; terraform reports each broken rule with the names that broke it.

@@ -1,0 +1,151 @@
+# Offline and in seconds: the mock provider answers every call. Policy documents are asserted on their statement
+# blocks (the mock cannot render JSON, so it returns an empty policy).
+mock_provider "aws" {
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+variables {
+  environment         = "qa7"
+  account_id          = "123456789012"
+  region              = "eu-west-1"
+  package_s3          = { bucket = "artifacts", key = "shipment_processor/1.0.0.zip", version = "v1" }
+  bucket_id           = "shipment-files-123456789012-eu-west-1-qa7"
+  bucket_arn          = "arn:aws:s3:::shipment-files-123456789012-eu-west-1-qa7"
+  metadata_table_name = "shipment-metadata-qa7"
+  metadata_table_arn  = "arn:aws:dynamodb:eu-west-1:123456789012:table/shipment-metadata-qa7"
+  events_table_name   = "shipment-events-qa7"
+  events_table_arn    = "arn:aws:dynamodb:eu-west-1:123456789012:table/shipment-events-qa7"
+}
+
+run "names_carry_the_environment_and_the_global_role_name_the_region" {
+  command = plan
+
+  assert {
+    condition     = aws_lambda_function.this.function_name == "shipment-processor-qa7"
+    error_message = "function name"
+  }
+  assert {
+    condition     = aws_iam_role.this.name == "shipment-processor-qa7-eu-west-1"
+    error_message = "IAM is account-global: the role name must carry the region"
+  }
+  assert {
+    condition     = aws_sqs_queue.failures.name == "shipment-processor-failures-qa7"
+    error_message = "failure queue name"
+  }
+}
+
+run "the_environment_is_the_handler_contract" {
+  command = plan
+
+  assert {
+    condition = aws_lambda_function.this.environment[0].variables == tomap({
+      METADATA_TABLE         = "shipment-metadata-qa7"
+      EVENTS_TABLE           = "shipment-events-qa7"
+      ENVIRONMENT            = "qa7"
+      METRICS_NAMESPACE      = "ShipmentProcessing/qa7"
+      INCOMING_PREFIX        = "incoming/"
+      REJECTS_PREFIX         = "rejected/"
+      MAX_OBJECT_BYTES       = "536870912"
+      MAX_DECOMPRESSED_BYTES = "2147483648"
+      MAX_RECORD_BYTES       = "65536"
+      MAX_RECORDS            = "10000000"
+      CLAIM_TIMEOUT_S        = "900"
+      WRITE_CONCURRENCY      = "4"
+      MAX_INVOCATIONS        = "500"
+      CHECKPOINT_MARGIN_MS   = "5000"
+      LOG_LEVEL              = "INFO"
+      OUTCOME_EVENTS         = "on"
+      OUTCOME_EVENT_SOURCE   = "shipment-processing.qa7"
+      EVENTS_WRITE_PATH      = "direct"
+    })
+    error_message = "environment variables differ from the handler contract"
+  }
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].log_format == "JSON" && aws_lambda_function.this.logging_config[0].application_log_level == "INFO"
+    error_message = "JSON logs filtered at INFO by default"
+  }
+}
+
+run "the_role_grants_one_statement_per_concern" {
+  command = plan
+
+  assert {
+    condition = toset([for s in data.aws_iam_policy_document.permissions.statement : s.sid]) == toset([
+      "ReadIncomingObjects", "ListIncomingKeys", "WriteRejectsReports", "CarryPartialReports", "ClaimAndRecordFiles",
+      "QueryFileIndexes", "StoreShipmentEvents", "WriteOwnLogs", "SendToFailureQueue", "ContinueInNewInvocation",
+      "PublishOutcomeEvents",
+    ])
+    error_message = "role statements"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.permissions.statement : s.resources if s.sid == "ContinueInNewInvocation"]) == toset(["arn:aws:lambda:eu-west-1:123456789012:function:shipment-processor-qa7"])
+    error_message = "the function may invoke only itself"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.permissions.statement : s.resources if s.sid == "CarryPartialReports"]) == toset(["arn:aws:s3:::shipment-files-123456789012-eu-west-1-qa7/rejected/.partial/*"])
+    error_message = "temporary report parts only"
+  }
+  assert {
+    condition     = aws_lambda_function_recursion_config.this.recursive_loop == "Allow"
+    error_message = "the self-invocation chain must not be cut by loop detection"
+  }
+}
+
+run "debug_reaches_cloudwatch_and_warning_keeps_the_metrics" {
+  command = plan
+
+  variables {
+    log_level              = "DEBUG"
+    outcome_events_enabled = false
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].application_log_level == "DEBUG"
+    error_message = "DEBUG must lower the application log level"
+  }
+  assert {
+    condition     = !contains([for s in data.aws_iam_policy_document.permissions.statement : s.sid], "PublishOutcomeEvents")
+    error_message = "no events:PutEvents without outcome events"
+  }
+}
+
+run "a_warning_level_never_filters_above_info" {
+  command = plan
+
+  variables {
+    log_level = "WARNING"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].application_log_level == "INFO"
+    error_message = "un-levelled EMF lines count as INFO: the filter must not rise above it"
+  }
+}
+
+run "handler_settings_outside_config_py_bounds_are_refused" {
+  command = plan
+
+  variables {
+    max_record_bytes  = 63
+    max_invocations   = 0
+    log_level         = "TRACE"
+    events_write_path = "batch"
+  }
+
+  expect_failures = [var.max_record_bytes, var.max_invocations, var.log_level, var.events_write_path]
+}
+
+run "an_s3_package_needs_its_object_version" {
+  command = plan
+
+  variables {
+    package_s3 = { bucket = "artifacts", key = "shipment_processor/latest.zip", version = "" }
+  }
+
+  expect_failures = [var.package_s3]
+}

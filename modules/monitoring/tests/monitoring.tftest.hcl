@@ -1,0 +1,70 @@
+# Offline and in seconds: the mock provider answers every call. Policy documents are asserted on their statement
+# blocks (the mock cannot render JSON, so it returns an empty policy).
+mock_provider "aws" {
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+variables {
+  environment        = "qa7"
+  account_id         = "123456789012"
+  region             = "eu-west-1"
+  metrics_namespace  = "ShipmentProcessing/qa7"
+  function_name      = "shipment-processor-qa7"
+  failure_queue_name = "shipment-processor-failures-qa7"
+}
+
+run "five_alarms_notify_the_topic_and_say_what_to_do" {
+  command = plan
+
+  assert {
+    condition = alltrue([for a in [aws_cloudwatch_metric_alarm.failure_rate, aws_cloudwatch_metric_alarm.function_errors, aws_cloudwatch_metric_alarm.failure_queue, aws_cloudwatch_metric_alarm.failure_queue_age, aws_cloudwatch_metric_alarm.destination_delivery_failures] :
+    a.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:shipment-alarms-qa7"]) && strcontains(a.alarm_description, "shipment-ops --env qa7") && strcontains(a.alarm_description, "Runbook:")])
+    error_message = "every alarm notifies the topic and names the next command and the runbook"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.destination_delivery_failures.metric_name == "DestinationDeliveryFailures"
+    error_message = "destination delivery failures"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.failure_queue_age.metric_name == "ApproximateAgeOfOldestMessage" && aws_cloudwatch_metric_alarm.failure_queue_age.threshold < 1209600
+    error_message = "the queue age alarm fires before the 14-day retention"
+  }
+}
+
+run "the_failure_rate_counts_events_that_reached_the_failure_queue" {
+  command = plan
+
+  assert {
+    condition     = toset([for q in aws_cloudwatch_metric_alarm.failure_rate.metric_query : q.id]) == toset(["success", "failure", "dead", "failure_rate"])
+    error_message = "metric queries"
+  }
+  assert {
+    condition     = one([for q in aws_cloudwatch_metric_alarm.failure_rate.metric_query : q.metric[0].metric_name if q.id == "dead"]) == "NumberOfMessagesSent"
+    error_message = "dead = AWS/SQS NumberOfMessagesSent"
+  }
+}
+
+run "the_dashboard_name_carries_the_region" {
+  command = plan
+
+  assert {
+    condition     = aws_cloudwatch_dashboard.this.dashboard_name == "shipment-processing-qa7-eu-west-1"
+    error_message = "dashboards are account-global"
+  }
+}
+
+run "bad_settings_are_refused" {
+  command = plan
+
+  variables {
+    alarm_email_addresses               = ["not-an-address"]
+    failure_queue_age_threshold_seconds = 1209600
+  }
+
+  expect_failures = [var.alarm_email_addresses, var.failure_queue_age_threshold_seconds]
+}

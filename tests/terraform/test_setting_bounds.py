@@ -1,0 +1,145 @@
+"""The Terraform variables that set the handler's environment accept exactly what config.py accepts.
+
+config.py's INTEGER_SETTINGS / CHOICE_SETTINGS are the one table of bounds. For every setting this test takes the
+values at and just past each bound (low-1, low, high, high+1, a fraction; every choice in several cases and a
+word that is none), asks config.py whether a cold start would accept each, and generates a `terraform test` file
+(mock provider, offline) whose runs plan with those values and expect exactly the refused ones to fail their
+variable's validation. It runs for the lambda module and for the root, in scratch copies. Changing a bound on one
+side only fails it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from shipment_processor.config import CHOICE_SETTINGS, INTEGER_SETTINGS, ConfigError, Settings
+
+from tools.terraform import native_test, tfwork
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Environment variable -> the Terraform variable that sets it (same name in the root and the lambda module).
+VARIABLES = {
+    "MAX_OBJECT_BYTES": "max_object_bytes",
+    "MAX_DECOMPRESSED_BYTES": "max_decompressed_bytes",
+    "MAX_RECORD_BYTES": "max_record_bytes",
+    "MAX_RECORDS": "max_records",
+    "CLAIM_TIMEOUT_S": "claim_timeout_s",
+    "WRITE_CONCURRENCY": "write_concurrency",
+    "MAX_INVOCATIONS": "max_invocations",
+    "CHECKPOINT_MARGIN_MS": "checkpoint_margin_ms",
+    "LOG_LEVEL": "log_level",
+    "EVENTS_WRITE_PATH": "events_write_path",
+}
+# A bool in Terraform (outcome_events_enabled), written as one of these words: they must be config.py's choices.
+BOOLEAN_CHOICES = {"OUTCOME_EVENTS": ("on", "off")}
+# Settings the Terraform side already passes while config.py does not define them yet (another branch adds
+# EVENTS_WRITE_PATH): checked against these choices until config.py has its own.
+PENDING_CHOICES = {"EVENTS_WRITE_PATH": (("direct", "sdk"), "direct")}
+
+pytestmark = pytest.mark.terraform
+
+
+def choices() -> dict[str, tuple[tuple[str, ...], str]]:
+    return {**PENDING_CHOICES, **CHOICE_SETTINGS}
+
+
+def config_accepts(name: str, value: Any) -> bool:
+    if name in PENDING_CHOICES and name not in CHOICE_SETTINGS:
+        return str(value).casefold() in {c.casefold() for c in PENDING_CHOICES[name][0]}
+    try:
+        Settings.from_env({name: str(value)})
+    except ConfigError:
+        return False
+    return True
+
+
+def probe_values(name: str) -> list[Any]:
+    if name in INTEGER_SETTINGS:
+        low, high, _default = INTEGER_SETTINGS[name]
+        return [low - 1, low, high, high + 1, low + 0.5]
+    words, _default = choices()[name]
+    return [*words, *(w.lower() for w in words), *(w.title() for w in words), "bogus"]
+
+
+def test_every_handler_setting_has_a_terraform_variable() -> None:
+    assert set(INTEGER_SETTINGS) | set(CHOICE_SETTINGS) == (set(VARIABLES) | set(BOOLEAN_CHOICES)) - (
+        set(PENDING_CHOICES) - set(CHOICE_SETTINGS)
+    )
+
+
+def test_boolean_settings_are_written_as_config_pys_words() -> None:
+    for name, words in BOOLEAN_CHOICES.items():
+        assert set(CHOICE_SETTINGS[name][0]) == set(words), name
+
+
+def tftest_file(required: dict[str, Any], mocks: str) -> tuple[str, list[dict[str, Any]]]:
+    """HCL of one test file: run i sets every setting to its i-th probe value; the expected verdicts."""
+    probes = {name: probe_values(name) for name in VARIABLES}
+    runs = []
+    for index in range(max(len(values) for values in probes.values())):
+        values = {name: values[index] for name, values in probes.items() if index < len(values)}
+        runs.append({name: (value, config_accepts(name, value)) for name, value in values.items()})
+    lines = [f'mock_provider "aws" {{\n{mocks}}}\n', "variables {"]
+    lines += [f"  {key} = {json.dumps(value)}" for key, value in required.items()]
+    lines.append("}\n")
+    for index, run in enumerate(runs):
+        lines.append(f'run "probe_{index}" {{\n  command = plan\n\n  variables {{')
+        lines += [f"    {VARIABLES[name]} = {json.dumps(value)}" for name, (value, _ok) in run.items()]
+        lines.append("  }")
+        refused = [f"var.{VARIABLES[name]}" for name, (_value, ok) in run.items() if not ok]
+        if refused:
+            lines.append(f"\n  expect_failures = [{', '.join(refused)}]")
+        lines.append("}\n")
+    return "\n".join(lines), runs
+
+
+MOCKS = """  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\\"Version\\":\\"2012-10-17\\",\\"Statement\\":[]}" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+"""
+PACKAGE_S3 = {"bucket": "artifacts", "key": "shipment_processor/1.0.0.zip", "version": "v1"}
+CONFIGURATIONS = {
+    "modules/lambda": {
+        "environment": "qa7",
+        "account_id": "123456789012",
+        "region": "eu-west-1",
+        "package_s3": PACKAGE_S3,
+        "bucket_id": "shipment-files-123456789012-eu-west-1-qa7",
+        "bucket_arn": "arn:aws:s3:::shipment-files-123456789012-eu-west-1-qa7",
+        "metadata_table_name": "shipment-metadata-qa7",
+        "metadata_table_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/shipment-metadata-qa7",
+        "events_table_name": "shipment-events-qa7",
+        "events_table_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/shipment-events-qa7",
+    },
+    ".": {"environment": "qa7", "package_s3": PACKAGE_S3},
+}
+
+
+@pytest.mark.parametrize("configuration", sorted(CONFIGURATIONS), ids=["root", "lambda"])
+def test_terraform_accepts_and_refuses_exactly_what_config_py_does(configuration: str, tmp_path: Path) -> None:
+    text, runs = tftest_file(CONFIGURATIONS[configuration], MOCKS)
+    assert any(not ok for run in runs for _v, ok in run.values()) and any(ok for run in runs for _v, ok in run.values())
+    source = ROOT / configuration
+    if configuration == ".":
+        source = tfwork.copy_configuration(ROOT, tmp_path / "root")
+        (tmp_path / "scratch").mkdir()
+        work = tmp_path / "scratch"
+    else:
+        work = tmp_path
+
+    ok, output = native_test.run(source, work, tfwork.terraform_env(), {"bounds_generated.tftest.hcl": text})
+
+    assert ok, f"Terraform and config.py disagree (values per run: {runs}):\n{output[-6000:]}"
