@@ -55,23 +55,16 @@ data "aws_iam_policy_document" "permissions" {
     resources = ["${var.bucket_arn}/${local.partial_reports_prefix}*"]
   }
 
-  # The metadata table is claimed, read and finished item by item, and looked up through its indexes; the events
-  # table is only batch-written.
+  # The metadata table is claimed, read and finished item by item (never queried: its indexes serve operators,
+  # who use their own credentials); the events table is only batch-written.
   statement {
     sid = "ClaimAndRecordFiles"
     actions = [
       "dynamodb:GetItem",
       "dynamodb:PutItem",
-      "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]
     resources = [var.metadata_table_arn]
-  }
-
-  statement {
-    sid       = "QueryFileIndexes"
-    actions   = ["dynamodb:Query"]
-    resources = ["${var.metadata_table_arn}/index/*"]
   }
 
   statement {

@@ -162,10 +162,9 @@ def test_the_role_grants_exactly_what_the_handler_does_on_exactly_its_resources(
         "WriteRejectsReports": ({"s3:PutObject", "s3:AbortMultipartUpload"}, {f"{BUCKET_ARN}/rejected/*"}),
         "CarryPartialReports": ({"s3:GetObject", "s3:DeleteObject"}, {f"{BUCKET_ARN}/rejected/.partial/*"}),
         "ClaimAndRecordFiles": (
-            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
             {INPUTS["metadata_table_arn"]},
         ),
-        "QueryFileIndexes": ({"dynamodb:Query"}, {INPUTS["metadata_table_arn"] + "/index/*"}),
         "ContinueInNewInvocation": (
             {"lambda:InvokeFunction"},
             {f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:shipment-processor-{ENV}"},

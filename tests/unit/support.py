@@ -276,15 +276,18 @@ class World:
     def settings(self) -> Settings:
         return Settings.from_env(self.env)
 
-    def runtime(self, *, dynamodb: Any = None, s3: Any = None, report_part_bytes: int | None = None) -> Runtime:
-        """A fresh runtime (a cold start) reading ``self.env``; clients may be replaced to inject faults."""
+    def runtime(
+        self, *, dynamodb: Any = None, s3: Any = None, report_part_bytes: int | None = None, fakes: bool = True
+    ) -> Runtime:
+        """A fresh runtime (a cold start) reading ``self.env``; clients may be replaced to inject faults. With
+        ``fakes`` (the default) Lambda and EventBridge are :class:`LambdaQueue` and :class:`EventsRecorder`."""
         settings = self.settings()
         store = Store(
             settings,
             s3=s3 or S3Limits(self.s3),
             dynamodb=dynamodb or self.dynamodb,
             backoff=Backoff(sleep=self.sleeps.append, random=lambda: 1.0),
-            clients={"lambda": self.lambda_, "events": self.events},
+            clients={"lambda": self.lambda_, "events": self.events} if fakes else None,
             **({"report_part_bytes": report_part_bytes} if report_part_bytes else {}),
         )
         return Runtime.create(settings, store=store, clock=lambda: self.now)

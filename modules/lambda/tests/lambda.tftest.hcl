@@ -77,7 +77,7 @@ run "the_role_grants_one_statement_per_concern" {
   assert {
     condition = toset([for s in data.aws_iam_policy_document.permissions.statement : s.sid]) == toset([
       "ReadIncomingObjects", "ListIncomingKeys", "WriteRejectsReports", "CarryPartialReports", "ClaimAndRecordFiles",
-      "QueryFileIndexes", "StoreShipmentEvents", "WriteOwnLogs", "SendToFailureQueue", "ContinueInNewInvocation",
+      "StoreShipmentEvents", "WriteOwnLogs", "SendToFailureQueue", "ContinueInNewInvocation",
       "PublishOutcomeEvents",
     ])
     error_message = "role statements"
