@@ -44,7 +44,6 @@ from tools.emulator import aws_metrics, cpu_share, journal, local_lambda
 
 POLL_S = 0.05
 DEFAULT_CONCURRENCY = 10
-SPEC_CACHE_S = 1.0
 
 
 def _retry_delays() -> tuple[float, ...]:
@@ -82,19 +81,32 @@ class LambdaService:
         self._sync_seen: set[str] = set()
         self._lock = threading.Lock()
         self._workers: set[threading.Thread] = set()
-        self._specs: dict[str, tuple[float, local_lambda.FunctionSpec]] = {}
         (state_dir / "lambda").mkdir(parents=True, exist_ok=True)
         (state_dir / "lambda" / "cpu-mode").write_text(self.cpu.mode)
 
     # ------------------------------------------------------------------------------------- scheduling
 
     def spec(self, function_arn: str) -> local_lambda.FunctionSpec:
-        cached = self._specs.get(function_arn)
-        if cached and time.monotonic() - cached[0] < SPEC_CACHE_S:
-            return cached[1]
-        spec = local_lambda.describe_function(self.runtime.lambda_, function_arn)
-        self._specs[function_arn] = (time.monotonic(), spec)
-        return spec
+        """The function's configuration now (read for every attempt: an update applies to the next one)."""
+        return local_lambda.describe_function(self.runtime.lambda_, function_arn)
+
+    def _attempt(self, spec: local_lambda.FunctionSpec, record: journal.Record, number: int) -> local_lambda.Attempt:
+        """Run one attempt; a failure of the runtime itself (no code to run, say) is the attempt's error."""
+        try:
+            return self.runtime.run_attempt(
+                spec, record.event, record.request_id, number, record.data.get("trace", {}).get("header")
+            )
+        except Exception as error:  # reported as the attempt's outcome
+            return local_lambda.Attempt(
+                number=number,
+                outcome="crash",
+                duration_ms=0.0,
+                init_ms=None,
+                peak_rss_mb=0.0,
+                log_stream="",
+                error={"errorType": f"Runtime.{type(error).__name__}", "errorMessage": str(error)},
+                started_at=journal.now_iso(),
+            )
 
     def _limit(self, spec: local_lambda.FunctionSpec) -> int:
         return self.default_concurrency if spec.reserved_concurrency is None else spec.reserved_concurrency
@@ -169,9 +181,7 @@ class LambdaService:
             record.data["status"] = "running"
             self.journal.update(record)
             age_ms = _age_s(record.data["received_at"]) * 1000
-            attempt = self.runtime.run_attempt(
-                spec, record.event, record.request_id, number, record.data.get("trace", {}).get("header")
-            )
+            attempt = self._attempt(spec, record, number)
             if self.stopping.is_set():  # killed by our own shutdown: not an attempt; the restart runs it
                 return
             record.data.setdefault("attempts", []).append(attempt.journal())
@@ -258,9 +268,7 @@ class LambdaService:
         try:
             record.data["status"] = "running"
             self.journal.update(record)
-            attempt = self.runtime.run_attempt(
-                spec, record.event, record.request_id, 1, record.data.get("trace", {}).get("header")
-            )
+            attempt = self._attempt(spec, record, 1)
             record.data.setdefault("attempts", []).append(attempt.journal())
             record.data["status"] = "succeeded" if attempt.succeeded else "failed"
             self.journal.finish(record)

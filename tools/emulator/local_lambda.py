@@ -65,6 +65,7 @@ INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase of an on-demand funct
 POLL_INTERVAL_S = 0.01
 RESULT_GRACE_S = 2.0  # time a process gets to exit after returning (non-daemon threads are then killed)
 DEFAULT_MAX_EVENT_AGE_S = 21600
+JOURNAL_PAYLOAD_BYTES = 65536
 LOG_TAIL_BYTES = 4096  # X-Amz-Log-Result: the last 4 KB of the execution log
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test"}
 MOTO_DOCKER_ERROR = "error running docker:"
@@ -373,6 +374,8 @@ class Attempt:
             "log_stream": self.log_stream,
             "error": self.error,
             "metrics_forwarded": self.metrics_forwarded,
+            # the handler's result, when small (the project's handler returns one summary per file)
+            "payload": self.payload if len(json.dumps(self.payload, default=str)) <= JOURNAL_PAYLOAD_BYTES else None,
         }
 
 
