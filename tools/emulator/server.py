@@ -76,6 +76,28 @@ def event_key(key: str) -> str:
     return quote_plus(key, safe="/")
 
 
+def s3_created_event(environ: dict[str, Any]) -> str | None:
+    """The ObjectCreated event S3 sends for this request's API, from what is on the wire (None: creates nothing).
+
+    PUT with `x-amz-copy-source` is CopyObject; PUT with `partNumber`/`uploadId` is UploadPart(Copy), which
+    creates no object; POST `?uploadId=` is CompleteMultipartUpload; POST of a multipart/form-data body to the
+    bucket is the browser-form upload. Requests that moto routes to S3 by path only (no other service's path
+    matches an object PUT), so a non-S3 request simply never creates an S3 object.
+    """
+    method = environ.get("REQUEST_METHOD")
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if method == "PUT":
+        if "partNumber" in query or "uploadId" in query or {"acl", "tagging", "retention", "legal-hold"} & set(query):
+            return None
+        return "s3:ObjectCreated:Copy" if environ.get("HTTP_X_AMZ_COPY_SOURCE") else "s3:ObjectCreated:Put"
+    if method == "POST":
+        if "uploadId" in query:
+            return "s3:ObjectCreated:CompleteMultipartUpload"
+        if environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+            return "s3:ObjectCreated:Post"
+    return None
+
+
 class _Sequencer:
     """S3's per-key event sequencer: hexadecimal, increasing for later events (compare equal-length strings)."""
 
@@ -120,6 +142,11 @@ class Emulator:
             if config is None:
                 return
             name = str(getattr(event_name, "value", event_name))
+            expected = (getattr(_request, "context", None) or {}).get("s3_created")
+            if name.startswith("s3:ObjectCreated:") and expected is not None and name != expected:
+                # moto's model sends an extra ObjectCreated:Put from inside CompleteMultipartUpload (it stores the
+                # assembled object with put_object): S3 sends exactly one event per API call, the API's own.
+                return
             for notification in config.cloud_function:
                 if notification.matches(name, key.name):
                     emulator.accept_s3_event(account_id, name, bucket, key, notification)
@@ -212,6 +239,7 @@ class Emulator:
         auth = environ.get("HTTP_AUTHORIZATION", "")
         credential = CREDENTIAL.search(auth) or CREDENTIAL.search(unquote(environ.get("QUERY_STRING", "")))
         _request.context = {
+            "s3_created": s3_created_event(environ),
             "trace_header": environ.get("HTTP_X_AMZN_TRACE_ID"),
             "source_ip": environ.get("REMOTE_ADDR", "127.0.0.1"),
             "access_key": credential.group("key") if credential else None,
