@@ -101,7 +101,7 @@ def test_a_presigned_put_from_a_plain_http_client_is_an_object_created_put(probe
     body = b"shipment_id,status\n"
     # a Content-Type as curl -T sends none: urllib's default (form-urlencoded) makes moto parse the body as a form
     request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "text/csv"})
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the local endpoint
+    with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
     record = only_record(probe, "incoming/curl/presigned.csv")
     assert record.event["Records"][0]["eventName"] == "ObjectCreated:Put"
@@ -127,7 +127,7 @@ def test_a_browser_form_post_is_an_object_created_post(probe: Probe) -> None:
         method="POST",
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the local endpoint
+    with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status in {200, 201, 204}
     record = only_record(probe, "incoming/form/posted.csv")
     assert record.event["Records"][0]["eventName"] == "ObjectCreated:Post"

@@ -80,7 +80,11 @@ def healthy(endpoint: str, timeout: float = 2.0, ca_bundle: str | None = None) -
     Lambda function exists (the model's docker client property raises without Docker), which made a running
     server look dead and `start` launch a second one.
     """
-    context = ssl.create_default_context(cafile=ca_bundle) if endpoint.startswith("https:") else None
+    context = None
+    if endpoint.startswith("https:"):
+        if ca_bundle and not Path(ca_bundle).is_file():
+            return False  # the server has not written its certificate yet
+        context = ssl.create_default_context(cafile=ca_bundle)
     try:
         with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=timeout, context=context) as response:
             return response.status in (200, 201)

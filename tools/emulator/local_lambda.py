@@ -351,6 +351,7 @@ class Attempt:
     cpu_share: float = 0.0
     cpu_mode: str = "none"
     wall_ms: float = 0.0
+    stolen_ms: float = 0.0
     log_tail: str = ""
     started_at: str = ""
 
@@ -366,6 +367,7 @@ class Attempt:
             "outcome": self.outcome,
             "duration_ms": round(self.duration_ms, 1),
             "wall_ms": round(self.wall_ms, 1),
+            "stolen_ms": round(self.stolen_ms, 1),
             "init_ms": None if self.init_ms is None else round(self.init_ms, 1),
             "peak_rss_mb": self.peak_rss_mb,
             "cpu_s": round(self.cpu_s, 3),
@@ -754,6 +756,9 @@ class _Watch:
         self.killed_for: str | None = None
         self.peak_rss_mb = 0.0
         self.charged_s = 0.0
+        self.stolen_s = 0.0  # time the host did not give the process the CPU its share entitles it to
+        self.stolen_at_invoke = 0.0
+        self._stolen_checked = 0.0
 
     def observe(self, message: dict[str, Any]) -> None:
         phase = message.get("phase")
@@ -761,6 +766,7 @@ class _Watch:
         if phase == "init_done" and self.invoke_started is None:
             self.init_ms = float(message.get("init_ms", 0.0))
             self.invoke_started = now
+            self.stolen_at_invoke = self._stolen()
             self.limit.init_done()
         elif phase in {"result", "error"} and self.final is None:
             self.final = message
@@ -769,12 +775,19 @@ class _Watch:
                 self.charged_s = self.limit.charged_s(self.limit.cpu_s())
         self.peak_rss_mb = max(self.peak_rss_mb, float(message.get("peak_rss_kb", 0)) / 1024)
 
+    def _stolen(self) -> float:
+        self.stolen_s = self.limit.stolen_s()
+        return self.stolen_s
+
     def _deadline(self) -> float:
         if self.finished is not None:
             return self.finished + RESULT_GRACE_S
+        if time.monotonic() - self._stolen_checked > 0.1:
+            self._stolen_checked = time.monotonic()
+            self._stolen()
         if self.invoke_started is not None:
-            return self.invoke_started + self.spec.timeout_s
-        return self.started + INIT_TIMEOUT_S
+            return self.invoke_started + self.spec.timeout_s + (self.stolen_s - self.stolen_at_invoke)
+        return self.started + INIT_TIMEOUT_S + self.stolen_s
 
     def _over_cpu(self) -> bool:
         """Charged mode: the invoke phase's CPU time at the share has used up the timeout."""
@@ -808,8 +821,11 @@ class _Watch:
     def attempt(self, number: int, request_id: str, returncode: int, log_stream: str) -> Attempt:
         end = self.finished or time.monotonic()
         wall_ms = (end - (self.invoke_started or self.started)) * 1000
-        # charged mode: what the attempt would have taken at its CPU share (never less than it took here)
-        duration_ms = max(wall_ms, self.charged_s * 1000) if self.limit.mode == "charged" else wall_ms
+        stolen_ms = (self.stolen_s - (self.stolen_at_invoke if self.invoke_started is not None else 0.0)) * 1000
+        # as Lambda would have timed it: without the time the host stole; in charged mode at least CPU / share
+        duration_ms = max(0.0, wall_ms - stolen_ms)
+        if self.limit.mode == "charged":
+            duration_ms = max(duration_ms, self.charged_s * 1000)
         outcome, error, payload = "crash", None, None
         if self.killed_for == "timeout":
             outcome = "timeout"
@@ -845,4 +861,5 @@ class _Watch:
             payload=payload,
             error=error,
             wall_ms=wall_ms,
+            stolen_ms=stolen_ms,
         )
