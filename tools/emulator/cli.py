@@ -336,9 +336,9 @@ def status_lines(deployment: local_deploy.Deployment, shipments: Sequence[str], 
             )
         )
     lines.append("")
-    lines += local_report.describe_alarm(
-        local_report.alarm(local_lambda.aws_client("cloudwatch", endpoint), out["failure_rate_alarm_name"])
-    )
+    cloudwatch = local_lambda.aws_client("cloudwatch", endpoint)
+    lines += local_report.describe_alarm(local_report.alarm(cloudwatch, out["failure_rate_alarm_name"]))
+    lines.append(local_report.describe_alarm_state(cloudwatch, out["failure_rate_alarm_name"]))
     visible, in_flight = local_report.queue_depth(local_lambda.aws_client("sqs", endpoint), out["failure_queue_url"])
     lines.append(f"failure queue: {visible} message(s) visible, {in_flight} in flight ({out['failure_queue_url']})")
     return lines

@@ -157,14 +157,18 @@ def start(
         ca_bundle = str(state_dir / "tls" / "cert.pem") if tls else None
         server = Server(pid=process.pid, port=port, scheme="https" if tls else "http", ca_bundle=ca_bundle)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and process.poll() is None:
-            if healthy(server.endpoint, timeout=0.5, ca_bundle=ca_bundle):
-                record = {"pid": server.pid, "port": server.port, "scheme": server.scheme, "ca_bundle": ca_bundle}
-                _server_file(state_dir).write_text(json.dumps(record))
-                return server
-            time.sleep(0.1)
-        if process.poll() is None:
-            process.kill()
+        recorded = False
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                if healthy(server.endpoint, timeout=0.5, ca_bundle=ca_bundle):
+                    record = {"pid": server.pid, "port": server.port, "scheme": server.scheme, "ca_bundle": ca_bundle}
+                    _server_file(state_dir).write_text(json.dumps(record))
+                    recorded = True
+                    return server
+                time.sleep(0.1)
+        finally:
+            if not recorded and process.poll() is None:
+                process.terminate()  # never leave a server behind that nobody recorded
     raise RuntimeError(f"the local AWS did not start; see {state_dir / 'moto.log'}")
 
 
