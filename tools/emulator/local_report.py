@@ -171,4 +171,7 @@ def describe_alarm(evaluation: metric_math.AlarmEvaluation) -> list[str]:
 def describe_alarm_state(cloudwatch: Any, alarm_name: str) -> str:
     state, value, _reason = alarm_state(cloudwatch, alarm_name)
     shown = "no datapoint" if value is None else f"{value:.2f}"
-    return f"  CloudWatch state: {state} (StateReasonData value {shown}; evaluated by the local AWS)"
+    return (
+        f"  CloudWatch state: {state} (value when it last changed state, from StateReasonData: {shown}; "
+        "evaluated by the local AWS as CloudWatch does)"
+    )
