@@ -20,6 +20,8 @@ TFVARS        ?=
 TF_INIT_ARGS  ?=
 TF_ARGS       ?=
 TF_APPLY_ARGS ?=
+# make local-up LOCAL_ARGS=--tls: HTTPS with a self-signed certificate (clients set AWS_CA_BUNDLE, printed by up)
+LOCAL_ARGS    ?=
 # pytest-xdist workers: whole files go to one worker (apply tests run in file order). Terraform and moto spend
 # much of their time in provider waiters: measured here, 3 workers 365 s vs 2 workers 417 s on 2 cores.
 TEST_WORKERS  ?= 3
@@ -115,10 +117,10 @@ test: venv package $(TF_CLI_CONFIG) ## the whole suite: lint, terraform test, un
 	TMPDIR=$(abspath $(BUILD))/tmp $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile \
 		--cov --cov-branch --cov-report=term --cov-fail-under=95 --durations=15 $(PYTEST_ARGS)
 
-local-up: venv ## start the local AWS (moto server on a free loopback port; reuses a running one)
-	$(PY) -m tools.emulator.local_aws up
+local-up: venv ## start the local AWS (moto + S3 events + Lambda service on a free loopback port; reuses a running one)
+	$(PY) -m tools.emulator.local_aws up $(LOCAL_ARGS)
 
-local-down: venv ## stop the local AWS
+local-down: venv ## stop the local AWS, its Lambda service, function processes and CPU cgroups
 	$(PY) -m tools.emulator.local_aws down
 
 demo: package ## the whole system on a local AWS: deploy, upload examples/shipment-files, report (run it twice: nothing is reprocessed)

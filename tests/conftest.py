@@ -47,15 +47,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+# Test timings for the local AWS: async retries without AWS's 1- and 2-minute waits, SQS gauges and alarm
+# evaluation every 2 s instead of every 60 s and 10 s.
+LOCAL_AWS_TEST_ENV = {
+    "LOCAL_LAMBDA_RETRY_DELAYS_S": "0",
+    "LOCAL_SQS_METRICS_INTERVAL_S": "2",
+    "LOCAL_ALARM_INTERVAL_S": "2",
+}
+
+
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto server of this session's own on a free loopback port, stopped by its pid at the end."""
+def local_aws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[local_aws.Server, Path]]:
+    """The session's own local AWS (moto + S3 events + Lambda service) on a free loopback port, and its state dir."""
     state_dir = tmp_path_factory.mktemp("moto")
-    server = local_aws.start(state_dir)
+    server = local_aws.start(state_dir, env=LOCAL_AWS_TEST_ENV)
     try:
-        yield server.endpoint
+        yield server, state_dir
     finally:
         local_aws.stop(state_dir)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(local_aws_server: tuple[local_aws.Server, Path]) -> str:
+    """The endpoint of the session's local AWS."""
+    return local_aws_server[0].endpoint
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,10 @@
-"""Fixtures for the end-to-end tests: one apply of the real root to the session's moto server, and the runtime.
+"""Fixtures for the end-to-end tests: one apply of the real root to the session's local AWS.
 
 The apply happens once (about a minute against moto) with environment `e2e`, so its names never collide with
-the other apply tests sharing the server, and a `terraform destroy` leaves the server as it was found. Fake
-function packages (tests/integration/fake_functions.py) are offered to the runtime next to the real package:
-it runs whichever one has the deployed CodeSha256, which is how the failure tests swap in a crashing, sleeping
-or hoarding handler.
+the other apply tests sharing the server, and a `terraform destroy` leaves the server as it was found. Files are
+uploaded with plain S3 calls; the local AWS delivers their events and its Lambda service runs the function from
+the deployed code. Fake function packages (tests/integration/fake_functions.py) are deployed with
+`update_function_code` by the failure tests, which is how they swap in a crashing, sleeping or hoarding handler.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration import fake_functions
-from tools.emulator import cli, local_deploy, local_lambda
+from tools.emulator import cli, journal, local_aws, local_deploy, local_lambda
 from tools.packager import lambda_zip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,16 +25,15 @@ ENVIRONMENT = "e2e"
 
 
 class Stack:
-    """The applied root configuration, its outputs and boto3 clients for it."""
+    """The applied root configuration, its outputs, the invocation journal and boto3 clients for it."""
 
-    def __init__(
-        self, deployment: local_deploy.Deployment, runtime: local_lambda.LocalLambda, packages: dict[str, Path]
-    ) -> None:
+    def __init__(self, deployment: local_deploy.Deployment, state_dir: Path, packages: dict[str, Path]) -> None:
         self.deployment = deployment
         self.outputs = deployment.outputs
-        self.runtime = runtime
         self.packages = packages
-        self.uploader = cli.Uploader(deployment, runtime)
+        self.state_dir = state_dir
+        self.journal = journal.Journal(state_dir)
+        self.uploader = cli.Uploader(deployment, state_dir, timeout_s=180)
 
     def client(self, service: str) -> Any:
         return local_lambda.aws_client(service, self.deployment.endpoint)
@@ -55,16 +54,14 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(local_aws_server: tuple[local_aws.Server, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    server, server_state = local_aws_server
     state_dir = tmp_path_factory.mktemp("e2e-local")
     real = lambda_zip.build(ROOT / "lambda_src", state_dir / "shipment_processor.zip")
     packages = {"real": real, **{name: fake_functions.build(state_dir, name) for name in fake_functions.BEHAVIOURS}}
     deployment = local_deploy.deploy(
-        moto_endpoint, state_dir, package=real, environment=ENVIRONMENT, skip_lifecycle=True, say=lambda _: None
+        server.endpoint, state_dir, package=real, environment=ENVIRONMENT, skip_lifecycle=True, say=lambda _: None
     )
-    runtime = local_lambda.LocalLambda(
-        moto_endpoint, packages=list(packages.values()), state_dir=state_dir, retry_delays_s=(0.0, 0.0)
-    )
-    yield Stack(deployment, runtime, packages)
-    # The moto server is the session's: leave it as found, for the apply tests that check what exists there.
+    yield Stack(deployment, server_state, packages)
+    # The server is the session's: leave it as found, for the apply tests that check what exists there.
     local_deploy.destroy(state_dir, say=lambda _: None)

@@ -58,7 +58,39 @@ def lambda_handler(event, context):
     return len(hoard)
 """
 
-BEHAVIOURS = {"succeeds": SUCCEEDS, "raises": RAISES, "sleeps": SLEEPS, "allocates": ALLOCATES}
+BUSY = """
+import os, time
+
+def lambda_handler(event, context):
+    started = time.process_time()
+    while time.process_time() - started < float(event.get("cpu_s", 0.5)):
+        pass
+    return {"cpu_s": time.process_time() - started, "trace": os.environ.get("_X_AMZN_TRACE_ID")}
+"""
+
+# Invokes itself asynchronously (the way the real handler continues a large file) until `left` reaches 0, or
+# forever when there is no `left`; each run records its trace header so tests can follow the chain.
+RECURSES = """
+import json, os, boto3
+
+def lambda_handler(event, context):
+    print(json.dumps({"message": "link", "trace": os.environ.get("_X_AMZN_TRACE_ID"), "left": event.get("left")}))
+    left = event.get("left")
+    if left is None or left > 0:
+        boto3.client("lambda").invoke(
+            FunctionName=context.invoked_function_arn, InvocationType="Event",
+            Payload=json.dumps({"left": None if left is None else left - 1}))
+    return {"trace": os.environ.get("_X_AMZN_TRACE_ID")}
+"""
+
+BEHAVIOURS = {
+    "succeeds": SUCCEEDS,
+    "raises": RAISES,
+    "sleeps": SLEEPS,
+    "allocates": ALLOCATES,
+    "busy": BUSY,
+    "recurses": RECURSES,
+}
 
 
 def build(directory: Path, behaviour: str) -> Path:

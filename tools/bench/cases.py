@@ -86,7 +86,8 @@ class Context:
         """The bench's own local AWS (started on first use, in its own state directory)."""
         if self.server is None:
             self.log(f"starting the local AWS (state {self.state_dir})")
-            self.server = local_aws.start(self.state_dir)
+            # case 4 runs the function's attempt itself: the local AWS only journals the S3 event (no second run)
+            self.server = local_aws.start(self.state_dir, lambda_service=False)
         return self.server.endpoint
 
     def deploy_in_background(self) -> None:

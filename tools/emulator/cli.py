@@ -7,10 +7,14 @@
     python -m tools.emulator logs [--lines N]
     python -m tools.emulator down [--purge]          stop the local AWS (--purge: also delete build/local)
 
-`upload` puts each file under `incoming/<shipper>/<file name>` (or KEY) and delivers its S3 event through the
-local Lambda runtime (`tools.emulator.local_lambda`), several files in parallel with a progress display on stderr. A
-file whose content is already in the bucket with a finished metadata item is skipped (nothing is reprocessed);
-`--force` uploads it again as a new object version.
+`upload` only uploads: a plain PutObject of each file under `incoming/<shipper>/<file name>` (or KEY), several
+files in parallel with a progress display on stderr, exactly as any other S3 client would. The local AWS delivers
+the S3 event to the function as S3 does (`tools.emulator.server`); `upload` then waits, through the invocation
+journal (`tools.emulator.journal`), until every invocation the new object version caused (continuations the
+function invoked itself included) has finished, and reports the version's metadata item. A file whose content is
+already in the bucket with a finished metadata item is skipped (nothing is reprocessed); `--force` uploads it
+again as a new object version. `redeliver` journals the object's event once more (a duplicate delivery, which S3's
+at-least-once delivery may also make).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import dataclasses
 import hashlib
 import shutil
 import sys
+import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,14 +33,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tools.emulator import local_aws, local_deploy, local_lambda, local_report
+from tools.emulator import journal, local_aws, local_deploy, local_lambda, local_report, trace
 from tools.ops.progress import Progress
 from tools.packager import lambda_zip
 from tools.samples import sample_data
-from tools.terraform import tfwork
 
 DEFAULT_STATE_DIR = local_aws.DEFAULT_STATE_DIR
-DEFAULT_WORKERS = 3
+DEFAULT_WORKERS = 8  # uploads in flight at once; the function runs as many as its concurrency allows
 DEFAULT_SHIPPER = "local-shipper"
 
 
@@ -43,25 +48,27 @@ class UploadResult:
     """One file's trip: what was done this time and what the metadata table says about its version."""
 
     key: str
-    action: str  # processed | skipped | redelivered
-    obj: local_lambda.S3Object | None
-    delivery: local_lambda.Delivery | None
+    action: str  # processed | skipped | redelivered | waited
+    version_id: str | None
+    records: list[journal.Record]
     item: dict[str, Any] | None
 
     @property
     def attempts(self) -> int:
-        return sum(len(i.attempts) for i in self.delivery.invocations) if self.delivery else 0
+        return sum(len(r.attempts) for r in self.records)
 
     @property
     def peak_rss_mb(self) -> float | None:
-        if not self.delivery or not self.delivery.invocations:
-            return None
-        return max(i.peak_rss_mb for i in self.delivery.invocations)
+        peaks = [r.peak_rss_mb for r in self.records if r.attempts]
+        return max(peaks) if peaks else None
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status in {"failed", "stopped"} for r in self.records)
 
     def summary(self) -> str:
         if self.item is None:
-            failed = self.delivery and not self.delivery.succeeded
-            return "failed every attempt: sent to the failure queue" if failed else "no metadata item"
+            return "failed every attempt: sent to the failure queue" if self.failed else "no metadata item"
         text = (
             f"{self.item.get('processing_status')} {self.item.get('records_accepted', 0)} accepted, "
             f"{self.item.get('records_rejected', 0)} rejected"
@@ -85,12 +92,14 @@ def default_key(path: Path, shipper: str | None) -> str:
 
 
 class Uploader:
-    """Uploads files to the deployed bucket and delivers their events, skipping what is already processed."""
+    """Uploads files to the deployed bucket with plain S3 calls and waits for what the system made of them."""
 
-    def __init__(self, deployment: local_deploy.Deployment, runtime: local_lambda.LocalLambda) -> None:
+    def __init__(self, deployment: local_deploy.Deployment, state_dir: Path, timeout_s: float = 600.0) -> None:
         self.outputs = deployment.outputs
-        self.runtime = runtime
-        self.dynamodb = local_lambda.aws_client("dynamodb", deployment.endpoint, runtime.region)
+        self.journal = journal.Journal(state_dir)
+        self.timeout_s = timeout_s
+        self.s3 = local_lambda.aws_client("s3", deployment.endpoint)
+        self.dynamodb = local_lambda.aws_client("dynamodb", deployment.endpoint)
 
     @property
     def bucket(self) -> str:
@@ -99,36 +108,68 @@ class Uploader:
     def metadata(self, key: str, version_id: str | None) -> dict[str, Any] | None:
         return local_report.metadata_for_version(self.dynamodb, self.outputs["metadata_table_name"], key, version_id)
 
+    def outcome(self, key: str, version_id: str | None, action: str) -> UploadResult:
+        """Wait for the version's invocations (and the chains they started) to finish; read its metadata item."""
+        records = self.journal.wait_for_object(self.bucket, key, version_id, timeout_s=self.timeout_s)
+        return UploadResult(key, action, version_id, records, self.metadata(key, version_id))
+
     def upload(self, path: Path, key: str, force: bool = False) -> UploadResult:
-        """Upload and deliver one file, unless this content is already there and processed."""
+        """Upload one file (unless this content is already there and processed) and wait for its outcome."""
         body = path.read_bytes()
         if not force:
             existing = self._same_content(key, body)
             if existing is not None:
-                item = self.metadata(key, existing.version_id)
+                version_id = existing or None
+                item = self.metadata(key, version_id)
                 if item is not None and item.get("processing_status") in local_report.FINAL_STATUSES:
-                    return UploadResult(key, "skipped", existing, None, item)
-                delivery = self.runtime.deliver(existing)  # uploaded before, never finished: deliver again
-                return UploadResult(key, "redelivered", existing, delivery, self.metadata(key, existing.version_id))
-        delivery = self.runtime.put_and_deliver(self.bucket, key, body)
-        return UploadResult(key, "processed", delivery.obj, delivery, self.metadata(key, delivery.obj.version_id))
+                    return UploadResult(key, "skipped", version_id, [], item)
+                result = self.outcome(key, version_id, "waited")  # uploaded before: its delivery may still run
+                if result.item is None and not result.records:
+                    return self.redeliver(key, version_id)
+                return result
+        response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        return self.outcome(key, response.get("VersionId"), "processed")
 
     def redeliver(self, key: str, version_id: str | None = None) -> UploadResult:
         """Deliver the event of an object version again, as S3's at-least-once delivery sometimes does."""
-        obj = self.runtime.existing_object(self.bucket, key, version_id)
-        delivery = self.runtime.deliver(obj)
-        return UploadResult(key, "redelivered", obj, delivery, self.metadata(key, obj.version_id))
+        if version_id is None:
+            version_id = self.s3.head_object(Bucket=self.bucket, Key=key).get("VersionId")
+        delivered = self.journal.for_object(self.bucket, key, version_id)
+        if not delivered:
+            raise LookupError(f"no S3 event was ever delivered for s3://{self.bucket}/{key} ({version_id})")
+        first = delivered[0].data
+        header = trace.TraceHeader().for_invocation(first["function_arn"])
+        record = self.journal.accept(
+            {
+                "request_id": str(uuid.uuid4()),
+                "function_name": first["function_name"],
+                "function_arn": first["function_arn"],
+                "invocation_type": "Event",
+                "trace": header.journal(first["function_arn"]),
+                "cause": {**first["cause"], "duplicate": True},
+                "event": first["event"],
+            }
+        )
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            chain = self.journal.chain(record.trace_root)
+            if chain and all(r.finished for r in chain):
+                return UploadResult(key, "redelivered", version_id, chain, self.metadata(key, version_id))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redelivery {record.request_id} still running after {self.timeout_s:.0f} s")
+            time.sleep(0.05)
 
-    def _same_content(self, key: str, body: bytes) -> local_lambda.S3Object | None:
+    def _same_content(self, key: str, body: bytes) -> str | None:
+        """The version id ("" when unversioned) of the current object if it has exactly this content."""
         try:
-            head = self.runtime.s3.head_object(Bucket=self.bucket, Key=key)
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
             if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
                 return None
             raise
         if head["ETag"].strip('"') != hashlib.md5(body, usedforsecurity=False).hexdigest():
             return None
-        return self.runtime.existing_object(self.bucket, key, head.get("VersionId"))
+        return head.get("VersionId") or ""
 
     def upload_many(
         self,
@@ -153,12 +194,6 @@ class Uploader:
         return results
 
 
-def runtime_for(
-    deployment: local_deploy.Deployment, state_dir: Path, packages: Sequence[Path] = (local_lambda.DEFAULT_PACKAGE,)
-) -> local_lambda.LocalLambda:
-    return local_lambda.LocalLambda(deployment.endpoint, packages=packages, state_dir=state_dir)
-
-
 def bring_up(state_dir: Path, force: bool = False, skip_lifecycle: bool = False) -> local_deploy.Deployment:
     """Package, start the local AWS (or reuse it) and apply the root to it (skipped when unchanged)."""
     built = lambda_zip.build()
@@ -177,12 +212,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     deployment = bring_up(args.state_dir, args.force, args.skip_lifecycle)
     for name in ("bucket_name", "function_name", "metadata_table_name", "events_table_name", "failure_queue_url"):
         print(f"  {name:<20} {deployment.outputs[name]}")
-    print(
-        "to use the AWS CLI or boto3 against it:\n  export AWS_ENDPOINT_URL="
-        + deployment.endpoint
-        + " AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION="
-        + tfwork.LOCAL_REGION
-    )
+    server = local_aws.running(args.state_dir)
+    settings = server.client_env() if server else {"AWS_ENDPOINT_URL": deployment.endpoint}
+    print("any S3 client works against it (uploads under incoming/ are processed), e.g. the AWS CLI:")
+    print("  export " + " ".join(f"{k}={v}" for k, v in settings.items()))
+    print(f"  aws s3 cp day.csv s3://{deployment.outputs['bucket_name']}/incoming/<shipper>/day.csv")
     return 0
 
 
@@ -190,7 +224,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     if args.key and len(args.files) > 1:
         raise SystemExit("--key names one object: give a single FILE with it")
     deployment = local_deploy.load(args.state_dir)
-    uploader = Uploader(deployment, runtime_for(deployment, args.state_dir))
+    uploader = Uploader(deployment, args.state_dir)
     files = [(path, args.key or default_key(path, args.shipper)) for path in args.files]
     results = uploader.upload_many(files, workers=args.workers, force=args.force)
     print(files_table(results))
@@ -199,13 +233,12 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_redeliver(args: argparse.Namespace) -> int:
     deployment = local_deploy.load(args.state_dir)
-    uploader = Uploader(deployment, runtime_for(deployment, args.state_dir))
+    uploader = Uploader(deployment, args.state_dir)
     result = uploader.redeliver(args.key, args.version_id)
     print(f"{result.key}: {result.summary()}")
-    if result.delivery:
-        for invocation in result.delivery.invocations:
-            for attempt in invocation.attempts:
-                print(f"  attempt {attempt.number}: {attempt.outcome}, payload {attempt.payload}")
+    for record in result.records:
+        for attempt in record.attempts:
+            print(f"  {record.request_id} attempt {attempt['number']}: {attempt['outcome']}")
     return 0
 
 
@@ -244,7 +277,7 @@ def files_table(results: Sequence[UploadResult]) -> str:
         rows.append(
             [
                 r.key,
-                item.get("processing_status", "-" if r.delivery and r.delivery.succeeded else "NOT PROCESSED"),
+                item.get("processing_status", "NOT PROCESSED"),
                 item.get("records_accepted", "-"),
                 item.get("records_rejected", "-"),
                 f"{duration / 1000:.2f} s" if isinstance(duration, int | float) else "-",
@@ -303,9 +336,9 @@ def status_lines(deployment: local_deploy.Deployment, shipments: Sequence[str], 
             )
         )
     lines.append("")
-    lines += local_report.describe_alarm(
-        local_report.alarm(local_lambda.aws_client("cloudwatch", endpoint), out["failure_rate_alarm_name"])
-    )
+    cloudwatch = local_lambda.aws_client("cloudwatch", endpoint)
+    lines += local_report.describe_alarm(local_report.alarm(cloudwatch, out["failure_rate_alarm_name"]))
+    lines.append(local_report.describe_alarm_state(cloudwatch, out["failure_rate_alarm_name"]))
     visible, in_flight = local_report.queue_depth(local_lambda.aws_client("sqs", endpoint), out["failure_queue_url"])
     lines.append(f"failure queue: {visible} message(s) visible, {in_flight} in flight ({out['failure_queue_url']})")
     return lines
@@ -356,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (local_deploy.NotDeployedError, local_lambda.PackageMismatchError, FileNotFoundError) as error:
+    except (local_deploy.NotDeployedError, LookupError, TimeoutError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -2,7 +2,8 @@
 
 1. package the Lambda, start the local AWS (moto) and apply the root Terraform to it (skipped when unchanged);
 2. upload every file of `examples/shipment-files/` under `incoming/<shipper>/...` (keys with spaces and `+`
-   included) and deliver each S3 event through the local Lambda runtime, three files at a time;
+   included) with plain S3 PutObject calls, all at once; the local AWS delivers each S3 event to the function,
+   which runs them in parallel (up to its concurrency), each under its memory, timeout and CPU share;
 3. print a report built from what the system stored: a row per file, the rejects reports, three shipments'
    latest status, the sums the failure-rate alarm reads and what its expression evaluates to, and the failure
    queue depth.
@@ -81,7 +82,10 @@ def report(deployment: Any, results: list[cli.UploadResult], manifest: dict[str,
 
     lines += ["", "== Failure-rate alarm: what it reads (CloudWatch, dimension Environment) =="]
     cloudwatch = local_lambda.aws_client("cloudwatch", endpoint)
-    lines += local_report.describe_alarm(local_report.alarm(cloudwatch, out["failure_rate_alarm_name"]))
+    evaluation = local_report.alarm(cloudwatch, out["failure_rate_alarm_name"])
+    lines += local_report.describe_alarm(evaluation)
+    local_report.wait_for_alarm(cloudwatch, out["failure_rate_alarm_name"], evaluation.state, timeout_s=20)
+    lines.append(local_report.describe_alarm_state(cloudwatch, out["failure_rate_alarm_name"]))
 
     visible, in_flight = local_report.queue_depth(local_lambda.aws_client("sqs", endpoint), out["failure_queue_url"])
     lines += [
@@ -90,6 +94,27 @@ def report(deployment: Any, results: list[cli.UploadResult], manifest: dict[str,
         f"{out['failure_queue_url']}: {visible} message(s) visible, {in_flight} in flight",
     ]
     return lines
+
+
+def cpu_line(results: list[cli.UploadResult], state_dir: Path) -> str:
+    """Which CPU limit the function processes ran under (issue 9: say which one ran)."""
+    modes = sorted({m for r in results for rec in r.records for m in rec.cpu_modes})
+    service_mode = (
+        (state_dir / "lambda" / "cpu-mode").read_text().strip()
+        if (state_dir / "lambda" / "cpu-mode").is_file()
+        else "?"
+    )
+    shares = sorted(
+        {a.get("cpu_share") for r in results for rec in r.records for a in rec.attempts if a.get("cpu_share")}
+    )
+    explained = {
+        "cgroup": "a CPU cgroup quota per function process",
+        "charged": "no writable cgroup: CPU time / share charged against the timeout",
+        "none": "no CPU limit",
+    }
+    mode = ", ".join(modes) if modes else service_mode
+    share = ", ".join(f"{s:.3f}" for s in shares) if shares else "-"
+    return f"CPU mode: {mode} ({explained.get(mode, 'this run processed nothing')}); share of one core: {share}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if stale:
         print(f"warning: sample files differ from `python -m tools.samples.sample_data` output: {', '.join(stale)}")
     print(f"\n== Upload: {len(files)} files from {args.data} to s3://{deployment.outputs['bucket_name']}/incoming/ ==")
-    uploader = cli.Uploader(deployment, cli.runtime_for(deployment, args.state_dir))
+    uploader = cli.Uploader(deployment, args.state_dir)
     results = uploader.upload_many(files, workers=args.workers)
     uploaded_at = time.monotonic()
 
@@ -131,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         f"logs: {args.state_dir / 'logs' / (function + '.log')} and CloudWatch Logs "
         f"{deployment.outputs['log_group_name']}; more: python -m tools.emulator status | logs | upload FILE"
     )
+    print(cpu_line(results, args.state_dir))
     for problem in problems:
         print(f"warning: {problem}")
     return 1 if any(r.item is None for r in results) else 0

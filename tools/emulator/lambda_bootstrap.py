@@ -148,8 +148,21 @@ def _load_handler(spec: str) -> Any:
     return handler
 
 
+def _die_with_runtime() -> None:
+    """SIGKILL this process if the runtime thread that started it dies (Linux prctl PR_SET_PDEATHSIG), so a
+    killed runtime leaves no function running past its timeout."""
+    try:
+        import ctypes  # noqa: PLC0415 - only here: the handler's module set stays what Lambda's runtime has
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> int:
+    _die_with_runtime()
     control = os.fdopen(int(sys.argv[1]), "w", encoding="utf-8")
+    # Nothing else happens before the request arrives: the runtime puts this process into its CPU cgroup first.
     request = json.loads(sys.stdin.readline())
     sys.stdin.close()
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])

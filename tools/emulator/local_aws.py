@@ -1,10 +1,12 @@
-"""The local AWS: a moto server on a free loopback port, managed through a pid file.
+"""The local AWS: `tools.emulator.server` (moto plus S3 events, Lambda and CloudWatch behaviour) on a free loopback
+port, managed through a pid file.
 
-Terraform and boto3 both talk to it over real HTTP, the way they talk to AWS. The server's pid, port and log
-live in a state directory (default `build/local/`), so `up` reuses a running server and `down` stops exactly
-the one it started.
+Terraform, boto3 and the AWS CLI all talk to it over real HTTP (or HTTPS with `--tls`), the way they talk to AWS.
+The server's pid, port and log live in a state directory (default `build/local/`), so `up` reuses a running
+server and `down` stops exactly the one it started (the server stops its Lambda service child and that one its
+function processes and CPU cgroups).
 
-    python -m tools.emulator.local_aws up|down|status|endpoint [--state-dir build/local]
+    python -m tools.emulator.local_aws up|down|status|endpoint [--state-dir build/local] [--tls]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,14 +33,28 @@ START_TIMEOUT_S = 30.0
 
 @dataclass(frozen=True)
 class Server:
-    """A running moto server: where it listens and which process it is."""
+    """A running local AWS server: where it listens and which process it is."""
 
     pid: int
     port: int
+    scheme: str = "http"
+    ca_bundle: str | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{self.scheme}://{HOST}:{self.port}"
+
+    def client_env(self) -> dict[str, str]:
+        """What any AWS client (the CLI, boto3, Terraform) needs to use this server."""
+        env = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }
+        if self.ca_bundle:
+            env["AWS_CA_BUNDLE"] = self.ca_bundle
+        return env
 
 
 def _free_port() -> int:
@@ -56,15 +73,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def healthy(endpoint: str, timeout: float = 2.0) -> bool:
+def healthy(endpoint: str, timeout: float = 2.0, ca_bundle: str | None = None) -> bool:
     """True when a moto server answers its management API at `endpoint`.
 
     /moto-api/config, not /moto-api/data.json: data.json serialises every model and answers 500 as soon as a
     Lambda function exists (the model's docker client property raises without Docker), which made a running
     server look dead and `start` launch a second one.
     """
+    context = None
+    if endpoint.startswith("https:"):
+        if ca_bundle and not Path(ca_bundle).is_file():
+            return False  # the server has not written its certificate yet
+        context = ssl.create_default_context(cafile=ca_bundle)
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=timeout) as response:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=timeout, context=context) as response:
             return response.status in (200, 201)
     except (urllib.error.URLError, OSError):
         return False
@@ -80,46 +102,74 @@ def running(state_dir: Path = DEFAULT_STATE_DIR) -> Server | None:
     if not record.is_file():
         return None
     data = json.loads(record.read_text())
-    server = Server(pid=int(data["pid"]), port=int(data["port"]))
-    if _alive(server.pid) and healthy(server.endpoint):
+    server = Server(
+        pid=int(data["pid"]), port=int(data["port"]), scheme=data.get("scheme", "http"), ca_bundle=data.get("ca_bundle")
+    )
+    if _alive(server.pid) and healthy(server.endpoint, ca_bundle=server.ca_bundle):
         return server
     return None
 
 
-def _moto_command(port: int) -> list[str]:
-    moto = Path(sys.executable).with_name("moto_server")
-    if moto.exists():
-        return [str(moto), "-H", HOST, "-p", str(port)]
-    return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+def _server_command(
+    port: int, state_dir: Path, tls: bool, duplicate_s3_events: bool, lambda_service: bool
+) -> list[str]:
+    command = [sys.executable, "-m", "tools.emulator.server", "--port", str(port), "--state-dir", str(state_dir)]
+    if tls:
+        command.append("--tls")
+    if duplicate_s3_events:
+        command.append("--duplicate-s3-events")
+    if not lambda_service:
+        command.append("--no-lambda-service")
+    return command
 
 
-def start(state_dir: Path = DEFAULT_STATE_DIR) -> Server:
-    """Start a moto server (or reuse the running one) and wait until it answers."""
+def start(
+    state_dir: Path = DEFAULT_STATE_DIR,
+    *,
+    tls: bool = False,
+    duplicate_s3_events: bool = False,
+    lambda_service: bool = True,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """Start the local AWS (or reuse the running one) and wait until it answers.
+
+    `lambda_service=False` journals S3 events and Invoke calls but runs nothing (for a caller that runs attempts
+    itself, like the bench); `env` adds variables for the server and its Lambda service (LOCAL_* settings).
+    """
     existing = running(state_dir)
     if existing:
         return existing
+    state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     for _attempt in range(3):  # the port can be taken between choosing and binding it
         port = _free_port()
         log = (state_dir / "moto.log").open("ab")
         process = subprocess.Popen(
-            _moto_command(port),
+            _server_command(port, state_dir, tls, duplicate_s3_events, lambda_service),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
             start_new_session=True,  # not killed by a Ctrl-C aimed at the caller
         )
         log.close()
-        server = Server(pid=process.pid, port=port)
+        ca_bundle = str(state_dir / "tls" / "cert.pem") if tls else None
+        server = Server(pid=process.pid, port=port, scheme="https" if tls else "http", ca_bundle=ca_bundle)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and process.poll() is None:
-            if healthy(server.endpoint, timeout=0.5):
-                _server_file(state_dir).write_text(json.dumps({"pid": server.pid, "port": server.port}))
-                return server
-            time.sleep(0.1)
-        if process.poll() is None:
-            process.kill()
-    raise RuntimeError(f"moto server did not start; see {state_dir / 'moto.log'}")
+        recorded = False
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                if healthy(server.endpoint, timeout=0.5, ca_bundle=ca_bundle):
+                    record = {"pid": server.pid, "port": server.port, "scheme": server.scheme, "ca_bundle": ca_bundle}
+                    _server_file(state_dir).write_text(json.dumps(record))
+                    recorded = True
+                    return server
+                time.sleep(0.1)
+        finally:
+            if not recorded and process.poll() is None:
+                process.terminate()  # never leave a server behind that nobody recorded
+    raise RuntimeError(f"the local AWS did not start; see {state_dir / 'moto.log'}")
 
 
 def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
@@ -132,7 +182,7 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     if not _alive(pid):
         return False
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # the Lambda service first stops its function processes
     while time.monotonic() < deadline:
         try:
             finished, _status = os.waitpid(pid, os.WNOHANG)
@@ -149,10 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Manage the local AWS (moto server).")
     parser.add_argument("command", choices=["up", "down", "status", "endpoint"])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS (self-signed; clients use AWS_CA_BUNDLE)")
     args = parser.parse_args(argv)
     if args.command == "up":
-        server = start(args.state_dir)
+        server = start(args.state_dir, tls=args.tls)
         print(f"local AWS up at {server.endpoint} (pid {server.pid}, log {args.state_dir / 'moto.log'})")
+        print(
+            "any AWS client works against it, e.g.:\n  export "
+            + " ".join(f"{k}={v}" for k, v in server.client_env().items())
+        )
     elif args.command == "down":
         print("local AWS stopped" if stop(args.state_dir) else "local AWS was not running")
     else:

@@ -1,32 +1,28 @@
-"""The local Lambda runtime: delivers S3 events to the deployed function the way S3 and Lambda do on AWS.
+"""The local Lambda runtime: runs one attempt of a deployed function in a process of its own, as Lambda would.
 
-moto cannot execute functions without Docker, so this module plays the two AWS services that sit between an
-upload and the handler, reading everything from the local AWS rather than from a copy of the configuration:
+moto cannot execute functions without Docker, so this module plays Lambda's execution environment. Everything is
+read from the local AWS rather than from a copy of the configuration: the function's configuration (handler,
+environment, memory, timeout, CodeSha256, logging, reserved concurrency) and its async invoke config (retries,
+maximum event age, on-failure destination). `tools.emulator.lambda_service` queues and schedules invocations
+and calls `LocalLambda.run_attempt` for each attempt; `tools.emulator.server` is where events come from.
 
-* **S3**: the bucket's notification configuration decides which functions an object reaches (event name,
-  prefix and suffix filters); the event record is built as S3 builds it (eventVersion 2.1, key URL-encoded
-  with `+` for spaces, size, eTag, versionId, sequencer).
-* **Lambda**: the function's configuration (handler, environment, memory, timeout, CodeSha256, logging) and
-  its async invoke config (retries, maximum event age, on-failure destination). Each attempt runs in a fresh
-  process started from the package whose SHA-256 equals the deployed CodeSha256 (what runs is what was
-  deployed), with exactly the function's environment plus the Lambda variables and the local endpoint.
-  The timeout is enforced by killing the process; memory by polling its resident set size (RSS) every 10 ms
-  and killing it (with its process group) above MemorySize, the way Lambda's cgroup limit counts memory
-  (processes the handler starts itself are killed with it but not counted). An address-space limit
-  (RLIMIT_AS) is not used: it counts reserved, untouched virtual memory (glibc reserves up to 64 MB of arena
-  per thread, and the handler's batch writers are threads): measured here, Python with boto3 and 8 busy
-  threads has 629 MB of address space for 57 MB resident, so a 256 MB RLIMIT_AS would kill a process that
-  Lambda lets run. Each attempt's peak RSS is the kernel's high-water mark (VmHWM) of the function
-  process, read by the process itself when it returns and by the watcher while it runs; `wait4`'s
-  ru_maxrss is not used because after vfork+exec it also counts the parent's resident memory.
-* **After the function**: a failed attempt (exception, timeout, out of memory, crash) is retried
-  MaximumRetryAttempts times (AWS waits about 1 and 2 minutes; here `retry_delays_s`), then the on-failure
-  record AWS sends is delivered to the SQS (or SNS) destination. Every output line is kept, in
-  `<state>/logs/<function>.log` and in CloudWatch Logs (one stream per attempt, START/END/REPORT included), and
-  every EMF document the function prints is turned into `PutMetricData`, as CloudWatch Logs does.
-
-Use `LocalLambda(endpoint, packages=[zip, ...]).put_and_deliver(bucket, key, body)`; see `tools.emulator.cli` for the
-command line.
+* **Code**: each attempt runs the package whose SHA-256 equals the deployed CodeSha256, downloaded from
+  GetFunction's Code.Location (the local AWS serves the deployed bytes there, as AWS serves a presigned URL) and
+  unpacked once per hash (the local /var/task); packages given as `packages=` are the fallback for a local AWS
+  that does not serve code (a plain moto server).
+* **Limits**: the timeout by killing the process; memory by polling its resident set size (RSS) every 10 ms and
+  killing it (with its process group) above MemorySize, the way Lambda's cgroup limit counts memory (processes
+  the handler starts itself are killed with it but not counted). An address-space limit (RLIMIT_AS) is not used:
+  it counts reserved, untouched virtual memory (glibc reserves up to 64 MB of arena per thread, and the
+  handler's batch writers are threads): measured here, Python with boto3 and 8 busy threads has 629 MB of
+  address space for 57 MB resident. CPU: the share the memory size buys (`tools.emulator.cpu_share`: a cgroup
+  quota where one is writable, else CPU time charged against the timeout). Each attempt's peak RSS is the
+  kernel's high-water mark (VmHWM) of the function process; its CPU time comes from wait4's rusage.
+* **Trace**: the process gets `_X_AMZN_TRACE_ID` (Root, Parent, Lineage), so the SDK's recursion-detection
+  header carries the chain into any Invoke (or PutObject) the function makes.
+* **After the attempt**: every output line is kept, in `<state>/logs/<function>.log` and in CloudWatch Logs (one
+  stream per attempt, START/END/REPORT included); every EMF document the function prints becomes
+  `PutMetricData`, as CloudWatch Logs does; failure records go to the on-failure destination (`send_failure`).
 """
 
 from __future__ import annotations
@@ -37,6 +33,7 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import hashlib
+import io
 import json
 import os
 import queue
@@ -46,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -57,7 +55,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tools.emulator import local_aws
+from tools.emulator import cpu_share, local_aws
 from tools.terraform import tfwork
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
@@ -66,8 +64,9 @@ DEFAULT_PACKAGE = tfwork.BUILD / "shipment_processor.zip"
 INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase of an on-demand function
 POLL_INTERVAL_S = 0.01
 RESULT_GRACE_S = 2.0  # time a process gets to exit after returning (non-daemon threads are then killed)
-DEFAULT_RETRY_DELAYS_S = (1.0, 2.0)  # AWS: about 1 minute, then 2 minutes
 DEFAULT_MAX_EVENT_AGE_S = 21600
+JOURNAL_PAYLOAD_BYTES = 65536
+LOG_TAIL_BYTES = 4096  # X-Amz-Log-Result: the last 4 KB of the execution log
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test"}
 MOTO_DOCKER_ERROR = "error running docker:"
 
@@ -88,6 +87,7 @@ def aws_client(service: str, endpoint: str, region: str = tfwork.LOCAL_REGION) -
         aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         config=Config(retries={"mode": "standard", "max_attempts": 5}, s3={"addressing_style": "path"}),
+        verify=os.environ.get("AWS_CA_BUNDLE") if endpoint.startswith("https:") else None,
     )
 
 
@@ -112,6 +112,7 @@ class FunctionSpec:
     max_retries: int
     max_event_age_s: int
     on_failure: str | None
+    reserved_concurrency: int | None = None
 
 
 def describe_function(lambda_client: Any, function: str) -> FunctionSpec:
@@ -141,7 +142,16 @@ def describe_function(lambda_client: Any, function: str) -> FunctionSpec:
         max_retries=int(invoke.get("MaximumRetryAttempts", 2)),
         max_event_age_s=int(invoke.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_S)),
         on_failure=destination or None,
+        reserved_concurrency=_reserved_concurrency(lambda_client, function),
     )
+
+
+def _reserved_concurrency(lambda_client: Any, function: str) -> int | None:
+    try:
+        value = lambda_client.get_function_concurrency(FunctionName=function).get("ReservedConcurrentExecutions")
+    except ClientError:
+        return None
+    return None if value is None else int(value)
 
 
 def code_sha256(path: Path) -> str:
@@ -152,9 +162,10 @@ def code_sha256(path: Path) -> str:
 class CodeStore:
     """Unpacked packages, one directory per code hash (the local /var/task)."""
 
-    def __init__(self, root: Path, packages: Sequence[Path]) -> None:
+    def __init__(self, root: Path, packages: Sequence[Path] = (), lambda_client: Any = None) -> None:
         self.root = root
         self.packages = list(packages)
+        self.lambda_client = lambda_client
         self._lock = threading.Lock()
         self._hashes: dict[tuple[Path, float, int], str] = {}
 
@@ -166,23 +177,46 @@ class CodeStore:
         return self._hashes[key]
 
     def task_root(self, spec: FunctionSpec) -> Path:
-        """The unpacked package whose hash is the deployed CodeSha256; raise if no candidate matches."""
+        """The unpacked package whose hash is the deployed CodeSha256; raise if none can be had."""
+        target = self.root / base64.b64decode(spec.code_sha256).hex()
+        if target.is_dir():
+            return target
         with self._lock:
+            downloaded = self._download(spec)
+            if downloaded is not None:
+                return self._unpack(downloaded, target)
             candidates = [p for p in self.packages if p.is_file()]
             for package in candidates:
                 if self._hash(package) == spec.code_sha256:
-                    return self._unpack(package, spec.code_sha256)
+                    return self._unpack(package.read_bytes(), target)
             seen = ", ".join(f"{p} ({self._hash(p)})" for p in candidates) or "none found"
             raise PackageMismatchError(
                 f"{spec.name} runs code with CodeSha256 {spec.code_sha256}, and no local package matches "
                 f"(candidates: {seen}). Rebuild the package and re-apply (make demo does both)."
             )
 
-    def _unpack(self, package: Path, sha: str) -> Path:
-        target = self.root / base64.b64decode(sha).hex()
+    def _download(self, spec: FunctionSpec) -> bytes | None:
+        """The deployed zip from GetFunction's Code.Location, if the local AWS serves it and the hash matches."""
+        if self.lambda_client is None:
+            return None
+        with contextlib.suppress(ClientError, OSError, KeyError, ValueError):
+            location = self.lambda_client.get_function(FunctionName=spec.arn)["Code"]["Location"]
+            if location.startswith(("http://", "https://")):
+                context = None
+                if location.startswith("https:") and os.environ.get("AWS_CA_BUNDLE"):
+                    import ssl  # noqa: PLC0415
+
+                    context = ssl.create_default_context(cafile=os.environ["AWS_CA_BUNDLE"])
+                with urllib.request.urlopen(location, timeout=30, context=context) as response:
+                    body = response.read()
+                if base64.b64encode(hashlib.sha256(body).digest()).decode() == spec.code_sha256:
+                    return body
+        return None
+
+    def _unpack(self, package: bytes, target: Path) -> Path:
         if not target.is_dir():
-            scratch = target.with_name(target.name + f".tmp-{os.getpid()}")
-            with zipfile.ZipFile(package) as archive:
+            scratch = target.with_name(target.name + f".tmp-{os.getpid()}-{threading.get_ident()}")
+            with zipfile.ZipFile(io.BytesIO(package)) as archive:
                 archive.extractall(scratch)
             try:
                 scratch.rename(target)
@@ -302,7 +336,7 @@ def next_sequencer() -> str:
 
 @dataclasses.dataclass
 class Attempt:
-    """One run of the function: how it ended, how long it took, how much memory it used."""
+    """One run of the function: how it ended, how long it took, how much memory and CPU it used."""
 
     number: int
     outcome: str  # success | error | timeout | out_of_memory | crash
@@ -313,66 +347,60 @@ class Attempt:
     payload: Any = None
     error: dict[str, Any] | None = None
     metrics_forwarded: int = 0
+    cpu_s: float = 0.0
+    cpu_share: float = 0.0
+    cpu_mode: str = "none"
+    wall_ms: float = 0.0
+    stolen_ms: float = 0.0
+    log_tail: str = ""
+    started_at: str = ""
 
     @property
     def succeeded(self) -> bool:
         return self.outcome == "success"
 
-
-@dataclasses.dataclass
-class Invocation:
-    """One async invocation: its attempts and, when they all failed, where the failure record went."""
-
-    request_id: str
-    function: FunctionSpec
-    event: dict[str, Any]
-    attempts: list[Attempt] = dataclasses.field(default_factory=list)
-    condition: str | None = None  # RetriesExhausted | EventAgeExceeded when it failed
-    destination: str | None = None
-    destination_message_id: str | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return bool(self.attempts) and self.attempts[-1].succeeded
-
-    @property
-    def peak_rss_mb(self) -> float:
-        return max((a.peak_rss_mb for a in self.attempts), default=0.0)
-
-    @property
-    def duration_ms(self) -> float:
-        return sum(a.duration_ms for a in self.attempts)
+    def journal(self) -> dict[str, Any]:
+        """The attempt as the invocation journal records it."""
+        return {
+            "number": self.number,
+            "started_at": self.started_at,
+            "outcome": self.outcome,
+            "duration_ms": round(self.duration_ms, 1),
+            "wall_ms": round(self.wall_ms, 1),
+            "stolen_ms": round(self.stolen_ms, 1),
+            "init_ms": None if self.init_ms is None else round(self.init_ms, 1),
+            "peak_rss_mb": self.peak_rss_mb,
+            "cpu_s": round(self.cpu_s, 3),
+            "cpu_share": round(self.cpu_share, 4),
+            "cpu_mode": self.cpu_mode,
+            "log_stream": self.log_stream,
+            "error": self.error,
+            "metrics_forwarded": self.metrics_forwarded,
+            # the handler's result, when small (the project's handler returns one summary per file)
+            "payload": self.payload if len(json.dumps(self.payload, default=str)) <= JOURNAL_PAYLOAD_BYTES else None,
+        }
 
 
-@dataclasses.dataclass
-class Delivery:
-    """An object version and the invocations its event caused (none when no notification matched)."""
-
-    obj: S3Object
-    invocations: list[Invocation]
-
-    @property
-    def succeeded(self) -> bool:
-        return all(i.succeeded for i in self.invocations)
-
-
-def failure_record(invocation: Invocation) -> dict[str, Any]:
+def failure_record(
+    request_id: str, function_arn: str, event: Any, attempts: Sequence[dict[str, Any]], condition: str
+) -> dict[str, Any]:
     """The record Lambda sends to an on-failure destination (version 1.0 of the invocation record)."""
-    last = invocation.attempts[-1] if invocation.attempts else None
-    error = dict(last.error or {}) if last else {}
-    return {
+    record: dict[str, Any] = {
         "version": "1.0",
         "timestamp": iso_millis(dt.datetime.now(dt.UTC)),
         "requestContext": {
-            "requestId": invocation.request_id,
-            "functionArn": f"{invocation.function.arn}:$LATEST",
-            "condition": invocation.condition or "RetriesExhausted",
-            "approximateInvokeCount": len(invocation.attempts),
+            "requestId": request_id,
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": condition,
+            "approximateInvokeCount": len(attempts),
         },
-        "requestPayload": invocation.event,
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {k: error[k] for k in ("errorMessage", "errorType", "stackTrace") if k in error},
+        "requestPayload": event,
     }
+    if attempts:
+        error = dict(attempts[-1].get("error") or {})
+        record["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+        record["responsePayload"] = {k: error[k] for k in ("errorMessage", "errorType", "stackTrace") if k in error}
+    return record
 
 
 def _memory_mb(pid: int) -> tuple[float, float]:
@@ -471,171 +499,76 @@ def emf_documents(lines: Iterable[str]) -> Iterable[dict[str, Any]]:
 
 
 class LocalLambda:
-    """Delivers S3 events to functions deployed on the local AWS and runs them as Lambda would."""
+    """Runs attempts of functions deployed on the local AWS as Lambda would, and delivers their failure records."""
 
     def __init__(
         self,
         endpoint: str,
         *,
-        packages: Sequence[Path] = (DEFAULT_PACKAGE,),
+        packages: Sequence[Path] = (),
         state_dir: Path = DEFAULT_STATE_DIR,
         region: str = tfwork.LOCAL_REGION,
-        retry_delays_s: Sequence[float] = DEFAULT_RETRY_DELAYS_S,
         python: str = sys.executable,
+        cpu: cpu_share.CpuLimiter | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.region = region
         self.state_dir = state_dir
-        self.retry_delays_s = tuple(retry_delays_s)
         self.python = python
-        self.code = CodeStore(state_dir / "lambda-code", packages)
-        self.log_dir = state_dir / "logs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.events_dir = state_dir / "s3-events"
-        self.events_dir.mkdir(parents=True, exist_ok=True)
         self.s3 = aws_client("s3", endpoint, region)
         self.lambda_ = aws_client("lambda", endpoint, region)
         self.logs = aws_client("logs", endpoint, region)
         self.cloudwatch = aws_client("cloudwatch", endpoint, region)
         self.sqs = aws_client("sqs", endpoint, region)
         self.sns = aws_client("sns", endpoint, region)
+        self.code = CodeStore(state_dir / "lambda-code", packages, self.lambda_)
+        self.log_dir = state_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.cpu = cpu or cpu_share.CpuLimiter()
         self._log_lock = threading.Lock()
+        self._active: set[int] = set()
 
-    # ---------------------------------------------------------------------------------------- S3 side
+    def kill_all(self) -> None:
+        """Kill every function process this runtime is running (its attempts end as crashes)."""
+        for pid in list(self._active):
+            _kill_group(pid)
 
     def put_object(self, bucket: str, key: str, body: bytes) -> S3Object:
-        """PutObject, as a shipper would, and describe the new version as its event will."""
-        started = time.time()
+        """PutObject, as a shipper would (the local AWS delivers its event), and describe the new version."""
         response = self.s3.put_object(Bucket=bucket, Key=key, Body=body)
-        event_time = dt.datetime.now(dt.UTC)
-        obj = S3Object(
+        return S3Object(
             bucket=bucket,
             key=key,
             size=len(body),
             etag=response["ETag"].strip('"'),
             version_id=response.get("VersionId"),
-            event_time=event_time,
+            event_time=dt.datetime.now(dt.UTC),
             sequencer=next_sequencer(),
         )
-        self._remember(obj)
-        self._sweep_moto_docker_streams(bucket, key, since_ms=int(started * 1000) - 1000)
-        return obj
 
-    def existing_object(self, bucket: str, key: str, version_id: str | None = None) -> S3Object:
-        """An object version already in the bucket, with the event time S3 gave it when it was created."""
-        kwargs = {"VersionId": version_id} if version_id else {}
-        head = self.s3.head_object(Bucket=bucket, Key=key, **kwargs)
-        version = head.get("VersionId")
-        remembered = self._recall(bucket, key, version)
-        return S3Object(
-            bucket=bucket,
-            key=key,
-            size=int(head["ContentLength"]),
-            etag=head["ETag"].strip('"'),
-            version_id=version,
-            event_time=remembered[0] if remembered else head["LastModified"],
-            sequencer=remembered[1] if remembered else f"{int(head['LastModified'].timestamp() * 1e9):018X}",
-        )
+    # ------------------------------------------------------------------------------ after the function
 
-    def _event_file(self, bucket: str, key: str, version: str | None) -> Path:
-        digest = hashlib.sha256(f"{bucket}\0{key}\0{version}".encode()).hexdigest()[:32]
-        return self.events_dir / f"{digest}.json"
-
-    def _remember(self, obj: S3Object) -> None:
-        record = {"event_time": obj.event_time.isoformat(), "sequencer": obj.sequencer}
-        self._event_file(obj.bucket, obj.key, obj.version_id).write_text(json.dumps(record))
-
-    def _recall(self, bucket: str, key: str, version: str | None) -> tuple[dt.datetime, str] | None:
-        path = self._event_file(bucket, key, version)
-        if not path.is_file():
-            return None
-        record = json.loads(path.read_text())
-        return dt.datetime.fromisoformat(record["event_time"]), record["sequencer"]
-
-    def deliver(self, obj: S3Object, event_name: str = "s3:ObjectCreated:Put") -> Delivery:
-        """Send the object's event to every function whose notification matches, and run them."""
-        invocations = []
-        for target in notification_targets(self.s3, obj.bucket):
-            if target.matches(event_name, obj.key):
-                event = s3_event(obj, self._bucket_region(obj.bucket), target.configuration_id, event_name)
-                invocations.append(self.invoke_async(target.function_arn, event))
-        return Delivery(obj, invocations)
-
-    def put_and_deliver(self, bucket: str, key: str, body: bytes) -> Delivery:
-        """Upload an object and deliver its ObjectCreated:Put event (what S3 + Lambda do after a PutObject)."""
-        return self.deliver(self.put_object(bucket, key, body))
-
-    def _bucket_region(self, bucket: str) -> str:
-        location = self.s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
-        return location or "us-east-1"
-
-    def _sweep_moto_docker_streams(self, bucket: str, key: str, since_ms: int) -> None:
-        """Remove the log streams moto writes when its own (Docker-based) invoke fails on PutObject.
-
-        moto invokes a notified function synchronously inside PutObject; without Docker that fails at once and
-        moto records "error running docker: ..." as a log stream of the function. The real invocation is this
-        runtime's, so those streams are noise in the function's log group.
-        """
-        for target in notification_targets(self.s3, bucket):
-            if not target.matches("s3:ObjectCreated:Put", key):
-                continue
-            group = describe_function(self.lambda_, target.function_arn).log_group
-            with contextlib.suppress(ClientError):
-                streams = self.logs.describe_log_streams(
-                    logGroupName=group, orderBy="LastEventTime", descending=True, limit=20
-                )["logStreams"]
-                for stream in streams:
-                    if stream.get("creationTime", 0) < since_ms:
-                        continue
-                    events = self.logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
-                    messages = [e["message"] for e in events["events"]]
-                    if messages and all(m.startswith(MOTO_DOCKER_ERROR) for m in messages):
-                        self.logs.delete_log_stream(logGroupName=group, logStreamName=stream["logStreamName"])
-
-    # ------------------------------------------------------------------------------------ Lambda side
-
-    def invoke_async(self, function: str, event: dict[str, Any], request_id: str | None = None) -> Invocation:
-        """An asynchronous invocation: attempts with retries, then the on-failure destination."""
-        spec = describe_function(self.lambda_, function)
-        invocation = Invocation(request_id=request_id or str(uuid.uuid4()), function=spec, event=event)
-        received = time.monotonic()
-        for number in range(1, spec.max_retries + 2):
-            if number > 1:
-                time.sleep(
-                    self.retry_delays_s[min(number - 2, len(self.retry_delays_s) - 1)] if self.retry_delays_s else 0
-                )
-                if time.monotonic() - received > spec.max_event_age_s:
-                    invocation.condition = "EventAgeExceeded"
-                    break
-            attempt = self.run_attempt(spec, event, invocation.request_id, number)
-            invocation.attempts.append(attempt)
-            if attempt.succeeded:
-                return invocation
-        invocation.condition = invocation.condition or "RetriesExhausted"
-        self._send_to_destination(invocation)
-        return invocation
-
-    def _send_to_destination(self, invocation: Invocation) -> None:
-        destination = invocation.function.on_failure
+    def send_failure(self, spec: FunctionSpec, record: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+        """Deliver a failure record to the function's on-failure destination: (destination, message id, error)."""
+        destination = spec.on_failure
         if not destination:
-            return
-        body = json.dumps(failure_record(invocation))
+            return None, None, None
+        body = json.dumps(record)
         service = destination.split(":")[2]
-        if service == "sqs":
-            account, name = destination.split(":")[4], destination.split(":")[5]
-            url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-            invocation.destination_message_id = self.sqs.send_message(QueueUrl=url, MessageBody=body)["MessageId"]
-        elif service == "sns":
-            invocation.destination_message_id = self.sns.publish(TopicArn=destination, Message=body)["MessageId"]
-        else:
-            note = f"on-failure destination {destination} is not supported locally: the failure record is dropped"
-            self._append_local_log(
-                invocation.function.name, invocation.request_id, 0, [(int(time.time() * 1000), note)]
-            )
-            return
-        invocation.destination = destination
+        try:
+            if service == "sqs":
+                account, name = destination.split(":")[4], destination.split(":")[5]
+                url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+                return destination, self.sqs.send_message(QueueUrl=url, MessageBody=body)["MessageId"], None
+            if service == "sns":
+                return destination, self.sns.publish(TopicArn=destination, Message=body)["MessageId"], None
+        except ClientError as error:  # Lambda counts this as DestinationDeliveryFailures
+            return destination, None, str(error)
+        return destination, None, f"on-failure destination {destination} is not supported locally"
 
-    def _environment(self, spec: FunctionSpec, task_root: Path, log_stream: str) -> dict[str, str]:
+    def _environment(
+        self, spec: FunctionSpec, task_root: Path, log_stream: str, trace_header: str | None
+    ) -> dict[str, str]:
         """The function's own variables plus what Lambda sets, the local endpoint and fake credentials."""
         env = dict(spec.environment)
         env.update(
@@ -662,59 +595,84 @@ class LocalLambda:
                 **FAKE_CREDENTIALS,
             }
         )
+        if trace_header:
+            env["_X_AMZN_TRACE_ID"] = trace_header
+        if self.endpoint.startswith("https:") and os.environ.get("AWS_CA_BUNDLE"):
+            env["AWS_CA_BUNDLE"] = os.environ["AWS_CA_BUNDLE"]
         if spec.log_format.upper() == "JSON":
             env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             env["AWS_LAMBDA_LOG_LEVEL"] = spec.application_log_level or "INFO"
         return env
 
-    def run_attempt(self, spec: FunctionSpec, event: dict[str, Any], request_id: str, number: int) -> Attempt:
+    def run_attempt(
+        self,
+        spec: FunctionSpec,
+        event: Any,
+        request_id: str,
+        number: int,
+        trace_header: str | None = None,
+    ) -> Attempt:
         """Run the handler once in a fresh process with the function's limits; collect logs and metrics."""
         task_root = self.code.task_root(spec)
         log_stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
+        started_at = iso_millis(dt.datetime.now(dt.UTC))
         sink = _LineSink()
         control: queue.Queue[dict[str, Any]] = queue.Queue()
+        limit = self.cpu.attempt(spec.memory_mb)
         read_fd, write_fd = os.pipe()
-        process = subprocess.Popen(
-            [self.python, "-I", "-u", str(BOOTSTRAP), str(write_fd)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=self._environment(spec, task_root, log_stream),
-            cwd=task_root,
-            pass_fds=(write_fd,),
-            start_new_session=True,  # its own process group: a kill reaches anything it started
-        )
-        os.close(write_fd)
-        readers = [
-            threading.Thread(target=sink.read, args=(process.stdout,), daemon=True),
-            threading.Thread(target=_read_control, args=(read_fd, control), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
-        assert process.stdin is not None
-        request = {
-            "event": event,
-            "request_id": request_id,
-            "invoked_function_arn": spec.arn,
-            "timeout_ms": spec.timeout_s * 1000,
-        }
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.write((json.dumps(request) + "\n").encode())
-            process.stdin.close()
+        try:
+            process = subprocess.Popen(
+                [self.python, "-I", "-u", str(BOOTSTRAP), str(write_fd)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=self._environment(spec, task_root, log_stream, trace_header),
+                cwd=task_root,
+                pass_fds=(write_fd,),
+                start_new_session=True,  # its own process group: a kill reaches anything it started
+            )
+            os.close(write_fd)
+            self._active.add(process.pid)
+            # The bootstrap reads its request before it imports the handler: it is in its cgroup before any work.
+            limit.add(process.pid)
+            readers = [
+                threading.Thread(target=sink.read, args=(process.stdout,), daemon=True),
+                threading.Thread(target=_read_control, args=(read_fd, control), daemon=True),
+            ]
+            for reader in readers:
+                reader.start()
+            assert process.stdin is not None
+            request = {
+                "event": event,
+                "request_id": request_id,
+                "invoked_function_arn": spec.arn,
+                "timeout_ms": spec.timeout_s * 1000,
+            }
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.write((json.dumps(request) + "\n").encode())
+                process.stdin.close()
 
-        start_line = f"START RequestId: {request_id} Version: $LATEST"
-        sink.add(start_line)
-        watch = _Watch(process.pid, spec)
-        status = watch.run(control)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        _kill_group(process.pid)  # anything the handler left running in the background
-        for reader in readers:
-            reader.join(timeout=5)
-        while not control.empty():
-            watch.observe(control.get_nowait())
+            sink.add(f"START RequestId: {request_id} Version: $LATEST")
+            watch = _Watch(process.pid, spec, limit)
+            status, usage = watch.run(control)
+            self._active.discard(process.pid)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            _kill_group(process.pid)  # anything the handler left running in the background
+            for reader in readers:
+                reader.join(timeout=5)
+            while not control.empty():
+                watch.observe(control.get_nowait())
+        finally:
+            limit.close()
 
         attempt = watch.attempt(number, request_id, process.returncode, log_stream)
+        attempt.cpu_s = usage.ru_utime + usage.ru_stime
+        attempt.cpu_share = limit.share
+        attempt.cpu_mode = limit.mode
+        attempt.started_at = started_at
         self._finish_logs(spec, attempt, request_id, sink)
+        tail = "\n".join(line for _, line in sink.lines).encode()[-LOG_TAIL_BYTES:]
+        attempt.log_tail = base64.b64encode(tail).decode()
         attempt.metrics_forwarded = self._forward_metrics(line for _, line in sink.lines)
         return attempt
 
@@ -736,10 +694,10 @@ class LocalLambda:
         if attempt.outcome in {"timeout", "out_of_memory", "crash"}:
             report += f"\tStatus: {attempt.outcome}"
         sink.add(report)
-        self._append_local_log(spec.name, request_id, attempt.number, sink.lines)
+        self.append_local_log(spec.name, request_id, attempt.number, sink.lines)
         self._put_log_events(spec.log_group, attempt.log_stream, sink.lines)
 
-    def _append_local_log(self, function: str, request_id: str, attempt: int, lines: list[tuple[int, str]]) -> None:
+    def append_local_log(self, function: str, request_id: str, attempt: int, lines: list[tuple[int, str]]) -> None:
         """Append lines (with the time each was printed) to `<state>/logs/<function>.log`."""
         prefix = f"{request_id} #{attempt}"
         with self._log_lock, (self.log_dir / f"{function}.log").open("a", encoding="utf-8") as log:
@@ -784,11 +742,12 @@ def _read_control(fd: int, messages: queue.Queue[dict[str, Any]]) -> None:
 
 
 class _Watch:
-    """Watches one function process: phases, deadlines, memory; kills it when a limit is crossed."""
+    """Watches one function process: phases, deadlines, memory, CPU; kills it when a limit is crossed."""
 
-    def __init__(self, pid: int, spec: FunctionSpec) -> None:
+    def __init__(self, pid: int, spec: FunctionSpec, limit: cpu_share.AttemptLimit) -> None:
         self.pid = pid
         self.spec = spec
+        self.limit = limit
         self.started = time.monotonic()
         self.invoke_started: float | None = None
         self.finished: float | None = None
@@ -796,31 +755,53 @@ class _Watch:
         self.final: dict[str, Any] | None = None
         self.killed_for: str | None = None
         self.peak_rss_mb = 0.0
+        self.charged_s = 0.0
+        self.stolen_s = 0.0  # time the host did not give the process the CPU its share entitles it to
+        self.stolen_at_invoke = 0.0
+        self._stolen_checked = 0.0
 
     def observe(self, message: dict[str, Any]) -> None:
         phase = message.get("phase")
         now = time.monotonic()
-        if phase == "init_done":
+        if phase == "init_done" and self.invoke_started is None:
             self.init_ms = float(message.get("init_ms", 0.0))
             self.invoke_started = now
+            self.stolen_at_invoke = self._stolen()
+            self.limit.init_done()
         elif phase in {"result", "error"} and self.final is None:
             self.final = message
             self.finished = now
+            if self.limit.mode == "charged":
+                self.charged_s = self.limit.charged_s(self.limit.cpu_s())
         self.peak_rss_mb = max(self.peak_rss_mb, float(message.get("peak_rss_kb", 0)) / 1024)
+
+    def _stolen(self) -> float:
+        self.stolen_s = self.limit.stolen_s()
+        return self.stolen_s
 
     def _deadline(self) -> float:
         if self.finished is not None:
             return self.finished + RESULT_GRACE_S
+        if time.monotonic() - self._stolen_checked > 0.1:
+            self._stolen_checked = time.monotonic()
+            self._stolen()
         if self.invoke_started is not None:
-            return self.invoke_started + self.spec.timeout_s
-        return self.started + INIT_TIMEOUT_S
+            return self.invoke_started + self.spec.timeout_s + (self.stolen_s - self.stolen_at_invoke)
+        return self.started + INIT_TIMEOUT_S + self.stolen_s
 
-    def run(self, control: queue.Queue[dict[str, Any]]) -> int:
-        """Poll until the process exits (killing it at a limit); return its wait status."""
+    def _over_cpu(self) -> bool:
+        """Charged mode: the invoke phase's CPU time at the share has used up the timeout."""
+        if self.limit.mode != "charged" or self.invoke_started is None or self.final is not None:
+            return False
+        self.charged_s = self.limit.charged_s(self.limit.cpu_s())
+        return self.charged_s >= self.spec.timeout_s
+
+    def run(self, control: queue.Queue[dict[str, Any]]) -> tuple[int, Any]:
+        """Poll until the process exits (killing it at a limit); return its wait status and rusage."""
         while True:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
             if pid:
-                return status
+                return status, usage
             while not control.empty():
                 self.observe(control.get_nowait())
             rss, hwm = _memory_mb(self.pid)
@@ -828,7 +809,7 @@ class _Watch:
             if self.killed_for is None and self.final is None:
                 if rss > self.spec.memory_mb:
                     self.killed_for = "out_of_memory"
-                elif time.monotonic() > self._deadline():
+                elif time.monotonic() > self._deadline() or self._over_cpu():
                     self.killed_for = "timeout"
                 if self.killed_for:
                     self.finished = time.monotonic()
@@ -839,7 +820,12 @@ class _Watch:
 
     def attempt(self, number: int, request_id: str, returncode: int, log_stream: str) -> Attempt:
         end = self.finished or time.monotonic()
-        duration_ms = (end - (self.invoke_started or self.started)) * 1000
+        wall_ms = (end - (self.invoke_started or self.started)) * 1000
+        stolen_ms = (self.stolen_s - (self.stolen_at_invoke if self.invoke_started is not None else 0.0)) * 1000
+        # as Lambda would have timed it: without the time the host stole; in charged mode at least CPU / share
+        duration_ms = max(0.0, wall_ms - stolen_ms)
+        if self.limit.mode == "charged":
+            duration_ms = max(duration_ms, self.charged_s * 1000)
         outcome, error, payload = "crash", None, None
         if self.killed_for == "timeout":
             outcome = "timeout"
@@ -874,4 +860,6 @@ class _Watch:
             log_stream=log_stream,
             payload=payload,
             error=error,
+            wall_ms=wall_ms,
+            stolen_ms=stolen_ms,
         )

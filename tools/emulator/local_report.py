@@ -7,6 +7,8 @@ bookkeeping, so the report shows what the system stored.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,6 +105,30 @@ def alarm(cloudwatch: Any, alarm_name: str) -> metric_math.AlarmEvaluation:
     return metric_math.evaluate_alarm(cloudwatch, alarm_name)
 
 
+def alarm_state(cloudwatch: Any, alarm_name: str) -> tuple[str, float | None, str]:
+    """(StateValue, the value in StateReasonData, StateReason) as CloudWatch reports the alarm."""
+    found = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
+    if not found:
+        raise LookupError(f"no alarm named {alarm_name}")
+    alarm_ = found[0]
+    try:
+        data = json.loads(alarm_.get("StateReasonData") or "{}")
+    except json.JSONDecodeError:
+        data = {}
+    recent = data.get("recentDatapoints") or []
+    return str(alarm_["StateValue"]), (float(recent[-1]) if recent else None), str(alarm_.get("StateReason", ""))
+
+
+def wait_for_alarm(cloudwatch: Any, alarm_name: str, expected: str, timeout_s: float = 30.0) -> str:
+    """Wait until CloudWatch (the local AWS evaluates alarms periodically) shows `expected`; return the state."""
+    deadline = time.monotonic() + timeout_s
+    state = alarm_state(cloudwatch, alarm_name)[0]
+    while state != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = alarm_state(cloudwatch, alarm_name)[0]
+    return state
+
+
 # ------------------------------------------------------------------------------------------------- text
 
 
@@ -137,7 +163,15 @@ def describe_alarm(evaluation: metric_math.AlarmEvaluation) -> list[str]:
     }.get(evaluation.comparison, evaluation.comparison)
     lines.append(
         f"  value = {value}; condition {symbol} {evaluation.threshold:g} -> {evaluation.state} "
-        f"(treat_missing_data={evaluation.treat_missing_data}; moto does not evaluate alarms, its stored state "
-        f"is {evaluation.moto_state})"
+        f"(treat_missing_data={evaluation.treat_missing_data})"
     )
     return lines
+
+
+def describe_alarm_state(cloudwatch: Any, alarm_name: str) -> str:
+    state, value, _reason = alarm_state(cloudwatch, alarm_name)
+    shown = "no datapoint" if value is None else f"{value:.2f}"
+    return (
+        f"  CloudWatch state: {state} (value when it last changed state, from StateReasonData: {shown}; "
+        "evaluated by the local AWS as CloudWatch does)"
+    )

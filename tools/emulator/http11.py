@@ -1,0 +1,136 @@
+"""A WSGI request handler that keeps HTTP/1.1 connections alive, as AWS endpoints do.
+
+Werkzeug's development server (which moto_server uses) sends `Connection: close` on every response and then
+waits 10 ms on the socket to drain what the client may still send ("Always close the connection. This disables
+HTTP/1.1 keep-alive connections", werkzeug/serving.py). Every SDK call then pays a new TCP (and TLS) handshake and
+that wait, which distorts both latency and client CPU measurements. This handler serves persistent connections:
+it bounds the request body by Content-Length (or the chunked terminator), drains whatever the application did not
+read, frames the response by Content-Length or chunked encoding, and closes only when the client asks to.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+
+class _Body:
+    """The request body: at most Content-Length bytes of the connection, counted so the rest can be drained."""
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self.stream = stream
+        self.remaining = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = self.stream.read(size)
+        self.remaining -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = self.stream.readline(size)
+        self.remaining -= len(data)
+        return data
+
+    def __iter__(self) -> Any:
+        while line := self.readline():
+            yield line
+
+    def drain(self) -> None:
+        while self.remaining > 0 and self.read(min(self.remaining, 1 << 20)):
+            pass
+
+
+class KeepAliveHandler(MotoRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:  # one line per API call is noise
+        return
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.environ = environ = self.make_environ()
+        body: Any = environ["wsgi.input"]
+        if not environ.get("wsgi.input_terminated"):
+            body = _Body(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = body
+        state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False}
+
+        def write(data: bytes) -> None:
+            if not state["sent"]:
+                code_text, _, message = str(state["status"]).partition(" ")
+                code = int(code_text)
+                self.send_response(code, message)
+                keys = set()
+                for key, value in state["headers"]:
+                    if key.lower() == "connection":
+                        continue
+                    keys.add(key.lower())
+                    self.send_header(key, value)
+                if not (
+                    "content-length" in keys
+                    or environ["REQUEST_METHOD"] == "HEAD"
+                    or 100 <= code < 200
+                    or code in {204, 304}
+                ):
+                    state["chunked"] = True
+                    self.send_header("Transfer-Encoding", "chunked")
+                if self.close_connection:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                state["sent"] = True
+            if data:
+                if state["chunked"]:
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                else:
+                    self.wfile.write(data)
+            self.wfile.flush()
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if exc_info and state["sent"]:
+                raise exc_info[1].with_traceback(exc_info[2])
+            state["status"], state["headers"] = status, headers
+            return write
+
+        try:
+            application_iter = self.server.app(environ, start_response)
+            try:
+                for data in application_iter:
+                    write(data)
+                if not state["sent"]:
+                    write(b"")
+                if state["chunked"]:
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+            finally:
+                if hasattr(application_iter, "close"):
+                    application_iter.close()
+            if isinstance(body, _Body):
+                body.drain()
+            else:
+                while body.read(1 << 20):
+                    pass
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self.close_connection = True
+            if not state["sent"]:
+                payload = b"Internal Server Error"
+                state["status"] = "500 Internal Server Error"
+                state["headers"] = [("Content-Type", "text/plain"), ("Content-Length", str(len(payload)))]
+                write(payload)
