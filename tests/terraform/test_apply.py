@@ -47,13 +47,13 @@ class Deployment:
 def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     # aws_s3_bucket_lifecycle_configuration takes ~55 s against moto (a provider waiter polling for a consistency
     # moto already has); test_plan_s3 asserts both lifecycle rules from the plan, so this apply leaves that one
-    # resource out, with the same override `tools.emulator.local_deploy --skip-lifecycle` uses. moto has no
-    # recursion-config API, so aws_lambda_function_recursion_config is left out too (test_plan_lambda asserts it).
+    # resource out, with the same override `tools.emulator.local_deploy --skip-lifecycle` uses. The local AWS serves
+    # Lambda's recursion-config API (moto does not), so the recursion config is applied and read back.
     workdir = tfwork.prepare_workdir(
         ROOT,
         tmp_path_factory.mktemp("apply") / "root",
         moto_endpoint,
-        extra_files={**local_deploy.SKIP_LIFECYCLE_OVERRIDE, **local_deploy.RECURSION_CONFIG_OVERRIDE},
+        extra_files=local_deploy.SKIP_LIFECYCLE_OVERRIDE,
     )
     # Build from a snapshot of the sources so the rebuild test compares like with like.
     shutil.copytree(ROOT / "lambda_src", workdir / "lambda_src", ignore=shutil.ignore_patterns("__pycache__"))
@@ -194,6 +194,12 @@ def test_failed_async_invocations_go_to_the_encrypted_failure_queue_after_two_re
         QueueUrl=deployment.outputs["failure_queue_url"], AttributeNames=["All"]
     )["Attributes"]
     assert attributes.get("SqsManagedSseEnabled") == "true" or "KmsMasterKeyId" in attributes
+
+
+def test_the_function_may_continue_itself_past_lambdas_recursion_limit(deployment: Deployment) -> None:
+    config = deployment.client("lambda").get_function_recursion_config(FunctionName=deployment.outputs["function_name"])
+
+    assert config["RecursiveLoop"] == "Allow"
 
 
 def test_new_objects_under_incoming_and_nothing_else_notify_the_function(deployment: Deployment) -> None:
