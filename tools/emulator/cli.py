@@ -3,8 +3,6 @@
     python -m tools.emulator up                      package + local AWS + terraform apply (idempotent)
     python -m tools.emulator upload FILE... [--shipper NAME] [--key KEY] [--force] [--workers N]
     python -m tools.emulator redeliver KEY [--version-id ID]     deliver an object's event again (a duplicate)
-    python -m tools.emulator status [--shipment ID]... [--limit N]
-    python -m tools.emulator logs [--lines N]
     python -m tools.emulator down [--purge]          stop the local AWS (--purge: also delete build/local)
 
 `upload` only uploads: a plain PutObject of each file under `incoming/<shipper>/<file name>` (or KEY), several
@@ -15,6 +13,9 @@ function invoked itself included) has finished, and reports the version's metada
 already in the bucket with a finished metadata item is skipped (nothing is reprocessed); `--force` uploads it
 again as a new object version. `redeliver` journals the object's event once more (a duplicate delivery, which S3's
 at-least-once delivery may also make).
+
+What the system did is the operator CLI's to show, the same way on the local AWS as on a real account:
+`shipment-ops --local files | file KEY | shipment ID | alarms | logs | replay | reprocess` (``tools.ops``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tools.emulator import journal, local_aws, local_deploy, local_lambda, local_report, trace
+from tools.ops import render
 from tools.ops.progress import Progress
 from tools.packager import lambda_zip
 from tools.samples import sample_data
@@ -242,22 +244,6 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    deployment = local_deploy.load(args.state_dir)
-    print("\n".join(status_lines(deployment, args.shipment, args.limit)))
-    return 0
-
-
-def cmd_logs(args: argparse.Namespace) -> int:
-    deployment = local_deploy.load(args.state_dir)
-    log = args.state_dir / "logs" / f"{deployment.outputs['function_name']}.log"
-    if not log.is_file():
-        print(f"no invocations yet ({log})")
-        return 0
-    print("\n".join(log.read_text().splitlines()[-args.lines :]))
-    return 0
-
-
 def cmd_down(args: argparse.Namespace) -> int:
     print("local AWS stopped" if local_aws.stop(args.state_dir) else "local AWS was not running")
     if args.purge and args.state_dir.exists():
@@ -286,62 +272,11 @@ def files_table(results: Sequence[UploadResult]) -> str:
                 r.action,
             ]
         )
-    return local_report.table(
+    return render.table(
         ["file", "outcome", "accepted", "rejected", "duration", "attempts", "peak RSS", "this run"],
         rows,
         right=(2, 3, 4, 5, 6),
     )
-
-
-def status_lines(deployment: local_deploy.Deployment, shipments: Sequence[str], limit: int) -> list[str]:
-    """Recent files, shipments' latest status, the failure-rate alarm's inputs and the failure queue depth."""
-    out = deployment.outputs
-    endpoint = deployment.endpoint
-    dynamodb = local_lambda.aws_client("dynamodb", endpoint)
-    lines = [
-        f"local deployment at {endpoint} (environment {deployment.environment}), bucket {out['bucket_name']}",
-        "",
-        f"recent files ({out['metadata_table_name']}):",
-    ]
-    items = local_report.recent_files(dynamodb, out["metadata_table_name"], limit)
-    rows = [
-        [
-            i["filename"],
-            i.get("upload_timestamp"),
-            i.get("processing_status"),
-            i.get("records_accepted"),
-            i.get("records_rejected"),
-            i.get("processing_duration"),
-            i.get("rejects_key") or "",
-        ]
-        for i in items
-    ]
-    lines.append(
-        local_report.table(
-            ["file", "uploaded (event time)", "outcome", "accepted", "rejected", "ms", "rejects report"],
-            rows,
-            right=(3, 4, 5),
-        )
-        if rows
-        else "  (none yet)"
-    )
-    for shipment in shipments:
-        latest = local_report.latest_status(dynamodb, out["events_table_name"], shipment)
-        lines.append(
-            f"shipment {shipment}: "
-            + (
-                f"{latest['status']} at {latest['timestamp']} (from {latest.get('source_file')})"
-                if latest
-                else "no events"
-            )
-        )
-    lines.append("")
-    cloudwatch = local_lambda.aws_client("cloudwatch", endpoint)
-    lines += local_report.describe_alarm(local_report.alarm(cloudwatch, out["failure_rate_alarm_name"]))
-    lines.append(local_report.describe_alarm_state(cloudwatch, out["failure_rate_alarm_name"]))
-    visible, in_flight = local_report.queue_depth(local_lambda.aws_client("sqs", endpoint), out["failure_queue_url"])
-    lines.append(f"failure queue: {visible} message(s) visible, {in_flight} in flight ({out['failure_queue_url']})")
-    return lines
 
 
 def parser() -> argparse.ArgumentParser:
@@ -369,15 +304,6 @@ def parser() -> argparse.ArgumentParser:
     redeliver.add_argument("key")
     redeliver.add_argument("--version-id")
     redeliver.set_defaults(func=cmd_redeliver)
-
-    status = commands.add_parser("status", help="recent files, shipments, alarm inputs, failure queue")
-    status.add_argument("--shipment", action="append", default=[], metavar="ID")
-    status.add_argument("--limit", type=int, default=20)
-    status.set_defaults(func=cmd_status)
-
-    logs = commands.add_parser("logs", help="the function's recent log lines")
-    logs.add_argument("--lines", type=int, default=40)
-    logs.set_defaults(func=cmd_logs)
 
     down = commands.add_parser("down", help="stop the local AWS")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")

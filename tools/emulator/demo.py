@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.emulator import cli, local_aws, local_lambda, local_report
+from tools.ops import render
 from tools.samples import sample_data
 
 DEFAULT_STATE_DIR = local_aws.DEFAULT_STATE_DIR
@@ -76,9 +77,7 @@ def report(deployment: Any, results: list[cli.UploadResult], manifest: dict[str,
                 latest.get("source_file", ""),
             ]
         )
-    lines.append(
-        local_report.table(["shipment", "status", "at (UTC)", "location", "updates", "from file"], rows, right=(4,))
-    )
+    lines.append(render.table(["shipment", "status", "at (UTC)", "location", "updates", "from file"], rows, right=(4,)))
 
     lines += ["", "== Failure-rate alarm: what it reads (CloudWatch, dimension Environment) =="]
     cloudwatch = local_lambda.aws_client("cloudwatch", endpoint)
@@ -154,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"this run processed {processed} file(s) and skipped {len(results) - processed} already processed")
     print(
         f"logs: {args.state_dir / 'logs' / (function + '.log')} and CloudWatch Logs "
-        f"{deployment.outputs['log_group_name']}; more: python -m tools.emulator status | logs | upload FILE"
+        f"{deployment.outputs['log_group_name']}\n"
+        "more: .venv/bin/shipment-ops --local files | file KEY | shipment ID | alarms | logs; "
+        ".venv/bin/python -m tools.emulator upload FILE"
     )
     print(cpu_line(results, args.state_dir))
     for problem in problems:

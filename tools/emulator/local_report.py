@@ -1,45 +1,32 @@
 """What the local deployment holds, read back through the AWS APIs a user would use: files, shipments, metrics.
 
-Shared by `python -m tools.emulator status` and the demo report. Every number comes from the local AWS (the
-metadata and events tables, the rejects objects, CloudWatch, the failure queue), never from the runtime's own
-bookkeeping, so the report shows what the system stored.
+The demo report's reads. Every number comes from the local AWS (the metadata and events tables, the rejects
+objects, CloudWatch, the failure queue), never from the runtime's own bookkeeping, so the report shows what the
+system stored.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from tools.emulator import metric_math
+from tools.ops.queries import plain
 
-FINAL_STATUSES = {"SUCCESS", "PARTIAL", "FAILED"}
-_deserializer = TypeDeserializer()
-
-
-def plain(item: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item as Python values (numbers as int when whole)."""
-    out = {}
-    for name, value in item.items():
-        python = _deserializer.deserialize(value)
-        if hasattr(python, "as_integer_ratio") and not isinstance(python, int | float):
-            python = int(python) if python == int(python) else float(python)
-        out[name] = python
-    return out
+FINAL_STATUSES = {"SUCCESS", "PARTIAL", "FAILED", "SUPERSEDED"}
 
 
 def metadata_items(dynamodb: Any, table: str, key: str) -> list[dict[str, Any]]:
-    """Every metadata item of one object key (one per processed version), oldest first."""
+    """Every metadata item of one object key (one per processed version), oldest first; the version records that
+    give each its key are left out."""
     response = dynamodb.query(
         TableName=table,
         KeyConditionExpression="filename = :f",
         ExpressionAttributeValues={":f": {"S": key}},
         ConsistentRead=True,
     )
-    return [plain(i) for i in response["Items"]]
+    return [item for item in map(plain, response["Items"]) if item.get("item_type") != "version"]
 
 
 def metadata_for_version(dynamodb: Any, table: str, key: str, version_id: str | None) -> dict[str, Any] | None:
@@ -47,20 +34,6 @@ def metadata_for_version(dynamodb: Any, table: str, key: str, version_id: str | 
     wanted = version_id or "null"
     matches = [i for i in metadata_items(dynamodb, table, key) if i.get("version_id") == wanted]
     return matches[-1] if matches else None
-
-
-def recent_files(dynamodb: Any, table: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The most recently uploaded files' metadata items, newest first (a scan: fine for a local table)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table}
-    while True:
-        page = dynamodb.scan(**kwargs)
-        items += [plain(i) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    items.sort(key=lambda i: str(i.get("upload_timestamp", "")), reverse=True)
-    return items[:limit]
 
 
 def latest_status(dynamodb: Any, table: str, shipment_id: str) -> dict[str, Any] | None:
@@ -130,19 +103,6 @@ def wait_for_alarm(cloudwatch: Any, alarm_name: str, expected: str, timeout_s: f
 
 
 # ------------------------------------------------------------------------------------------------- text
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
-    """A plain-text table; columns listed in `right` are right-aligned (numbers)."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
 
 
 def describe_alarm(evaluation: metric_math.AlarmEvaluation) -> list[str]:
