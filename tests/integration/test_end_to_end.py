@@ -172,7 +172,7 @@ def test_rejected_records_are_not_stored_and_are_listed_with_reasons(
 ) -> None:
     item = uploaded[PARTIAL_CSV].item
     assert item is not None
-    assert item["rejects_key"] == f"rejected/{PARTIAL_CSV}.errors.jsonl"
+    assert item["rejects_key"] == f"rejected/{PARTIAL_CSV}.{item['version_id']}.errors.jsonl"
     body = stack.client("s3").get_object(Bucket=stack.outputs["bucket_name"], Key=item["rejects_key"])["Body"]
     report = [json.loads(line) for line in body.read().decode().splitlines()]
     assert [r["line"] for r in report] == FILES[PARTIAL_CSV]["expected"]["rejected_lines"]
@@ -192,8 +192,12 @@ def test_metrics_reach_cloudwatch_under_the_alarms_dimensions(
 ) -> None:
     cloudwatch = stack.client("cloudwatch")
     alarm = cloudwatch.describe_alarms(AlarmNames=[stack.outputs["failure_rate_alarm_name"]])["MetricAlarms"][0]
-    dimension_sets = [q["MetricStat"]["Metric"]["Dimensions"] for q in alarm["Metrics"] if "MetricStat" in q]
-    assert dimension_sets == [[{"Name": "Environment", "Value": ENVIRONMENT}]] * 2
+    dimension_sets = [
+        q["MetricStat"]["Metric"]["Dimensions"]
+        for q in alarm["Metrics"]
+        if "MetricStat" in q and q["MetricStat"]["Metric"]["Namespace"] == stack.outputs["metrics_namespace"]
+    ]
+    assert dimension_sets == [[{"Name": "Environment", "Value": ENVIRONMENT}]] * 2, "the handler's two metrics"
     dimensions = dimension_sets[0]
     items = [r.item or {} for r in uploaded.values()]
     failed = sum(i.get("processing_status") == "FAILED" for i in items)
@@ -207,7 +211,7 @@ def test_the_failure_rate_alarm_sees_one_failed_file_in_seven(
     uploaded: dict[str, cli.UploadResult], stack: Stack
 ) -> None:
     evaluation = metric_math.evaluate_alarm(stack.client("cloudwatch"), stack.outputs["failure_rate_alarm_name"])
-    assert evaluation.inputs == {"success": 6.0, "failure": 1.0}
+    assert evaluation.inputs == {"success": 6.0, "failure": 1.0, "dead": None}, "no event reached the failure queue"
     assert evaluation.value == pytest.approx(100 / 7)
     assert evaluation.state == "ALARM"
 
@@ -218,7 +222,7 @@ def test_the_failure_rate_alarm_sees_one_failed_file_in_seven(
 def test_a_duplicate_delivery_changes_nothing(uploaded: dict[str, cli.UploadResult], stack: Stack) -> None:
     dynamodb = stack.client("dynamodb")
     s3 = stack.client("s3")
-    rejects_key = f"rejected/{PARTIAL_CSV}.errors.jsonl"
+    rejects_key = uploaded[PARTIAL_CSV].item["rejects_key"]  # type: ignore[index]
     items_before = local_report.metadata_items(dynamodb, stack.outputs["metadata_table_name"], PARTIAL_CSV)
     events_before = sorted(e["event_key"] + e["shipment_id"] for e in _events_of(stack, PARTIAL_CSV))
     rejects_before = s3.get_object(Bucket=stack.outputs["bucket_name"], Key=rejects_key)["Body"].read()
@@ -297,6 +301,8 @@ def test_a_function_that_always_crashes_ends_in_the_failure_queue_after_three_at
 
 def test_a_function_past_its_timeout_is_stopped_and_retried(stack: Stack) -> None:
     stack.drain_failure_queue()
+    cloudwatch = stack.client("cloudwatch")
+    dead_before = metric_math.evaluate_alarm(cloudwatch, stack.outputs["failure_rate_alarm_name"]).inputs["dead"]
     key = "incoming/acme-logistics/slow.csv"
     with deployed_code(stack, "sleeps", Timeout=2):
         attempts = _upload_small(stack, key).attempts
@@ -305,6 +311,16 @@ def test_a_function_past_its_timeout_is_stopped_and_retried(stack: Stack) -> Non
     record = _only_failure_record(stack, key)
     assert record["responsePayload"]["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 2.00 seconds" in record["responsePayload"]["errorMessage"]
+    # A file that timed out on every attempt never printed its metrics; the failure-rate alarm still counts it,
+    # through the event that reached the failure queue (AWS/SQS NumberOfMessagesSent).
+    deadline = time.monotonic() + 30
+    while True:
+        evaluation = metric_math.evaluate_alarm(cloudwatch, stack.outputs["failure_rate_alarm_name"])
+        if (evaluation.inputs["dead"] or 0) >= (dead_before or 0) + 1 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert evaluation.inputs["dead"] == (dead_before or 0) + 1
+    assert evaluation.value is not None and evaluation.value > 0
 
 
 def test_a_function_past_its_memory_is_stopped_and_retried(stack: Stack) -> None:
@@ -510,3 +526,34 @@ def test_several_s3_records_in_one_invocation_are_each_processed(stack: Stack) -
     assert "FunctionError" not in response
     files = json.loads(response["Payload"].read())["files"]
     assert [(f["status"], f["records_accepted"]) for f in files] == [("SUCCESS", 2), ("SUCCESS", 3)]
+
+
+def test_a_file_larger_than_one_invocation_continues_in_new_ones_and_ends_exact(stack: Stack) -> None:
+    """Issue 9 end to end: a short timeout under Lambda's CPU share makes one file take several invocations."""
+    functions = stack.client("lambda")
+    name = stack.outputs["function_name"]
+    before = functions.get_function_configuration(FunctionName=name)
+    variables = {**before["Environment"]["Variables"], "CHECKPOINT_MARGIN_MS": "2000"}
+    functions.update_function_configuration(FunctionName=name, Timeout=5, Environment={"Variables": variables})
+    key = "incoming/bulk-shipper/long day.csv"
+    rows = [",".join(["shipment_id", "status", "timestamp", "location"])]
+    for n in range(12_000):
+        status = "LOST" if n % 10 == 7 else "IN_TRANSIT"
+        rows.append(f"LONG-{n},{status},2025-06-02T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z,Dock {n % 9}")
+    try:
+        stack.client("s3").put_object(Bucket=stack.outputs["bucket_name"], Key=key, Body="\n".join(rows).encode())
+        records, item = _outcome(stack, key)
+    finally:
+        functions.update_function_configuration(
+            FunctionName=name, Timeout=before["Timeout"], Environment=before["Environment"]
+        )
+
+    assert item is not None and item["processing_status"] == "PARTIAL"
+    assert (item["records_total"], item["records_accepted"], item["records_rejected"]) == (12_000, 10_800, 1_200)
+    assert item["invocations"] >= 3
+    assert len(records) >= 3, "the S3 event's invocation and the continuations it queued, one trace"
+    report = stack.client("s3").get_object(Bucket=stack.outputs["bucket_name"], Key=item["rejects_key"])
+    lines = report["Body"].read().decode().splitlines()
+    assert len(lines) == 1_200 and json.loads(lines[0])["line"] == 9 and json.loads(lines[-1])["line"] == 11_999
+    sample = [f"LONG-{n}" for n in range(0, 12_000, 997) if n % 10 != 7]
+    assert {e["shipment_id"] for e in _stored(stack, sample)} == set(sample)
