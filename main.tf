@@ -93,6 +93,7 @@ module "monitoring" {
   region                = local.region
   metrics_namespace     = module.lambda.metrics_namespace
   function_name         = module.lambda.function_name
+  log_group_name        = module.lambda.log_group_name
   failure_queue_name    = module.lambda.failure_queue_name
   alarm_email_addresses = var.alarm_email_addresses
   kms_key_arn           = var.kms_key_arn

@@ -75,6 +75,7 @@ module "monitoring" {
   region             = data.aws_region.current.name
   metrics_namespace  = module.lambda.metrics_namespace
   function_name      = module.lambda.function_name
+  log_group_name     = module.lambda.log_group_name
   failure_queue_name = module.lambda.failure_queue_name
 }
 

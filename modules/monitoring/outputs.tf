@@ -34,3 +34,8 @@ output "destination_delivery_failures_alarm_name" {
   description = "Name of the alarm on failed events Lambda could not deliver to the failure queue."
   value       = aws_cloudwatch_metric_alarm.destination_delivery_failures.alarm_name
 }
+
+output "query_definition_names" {
+  description = "Names of the saved CloudWatch Logs Insights queries (failed files, slowest files, rejects by reason, timeouts)."
+  value       = sort([for query in aws_cloudwatch_query_definition.this : query.name])
+}

@@ -55,6 +55,16 @@ variable "function_name" {
   type        = string
 }
 
+variable "log_group_name" {
+  description = "Log group of the processor function: the saved Logs Insights queries read it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_/.#-]{1,512}$", var.log_group_name))
+    error_message = "log_group_name must be a CloudWatch Logs group name."
+  }
+}
+
 variable "failure_queue_name" {
   description = "Name of the SQS queue that receives events the function finally failed to process."
   type        = string

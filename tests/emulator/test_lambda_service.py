@@ -400,3 +400,19 @@ def test_the_local_aws_serves_tls_that_the_aws_cli_trusts_through_aws_ca_bundle(
         assert "tls-bucket" in result.stdout
     finally:
         local_aws.stop(state)
+
+
+def test_saved_logs_insights_queries_can_be_put_listed_and_deleted(probe: Probe) -> None:
+    logs = probe.client("logs")
+    created = logs.put_query_definition(
+        name="shipment-processing-t/failed-files", queryString="fields @timestamp", logGroupNames=["/aws/lambda/x"]
+    )["queryDefinitionId"]
+    logs.put_query_definition(name="other/q", queryString="fields @message")
+
+    listed = logs.describe_query_definitions(queryDefinitionNamePrefix="shipment-processing-t/")["queryDefinitions"]
+    assert [(q["queryDefinitionId"], q["logGroupNames"]) for q in listed] == [(created, ["/aws/lambda/x"])]
+    logs.put_query_definition(queryDefinitionId=created, name="shipment-processing-t/failed-files", queryString="x")
+    (updated,) = logs.describe_query_definitions(queryDefinitionNamePrefix="shipment-processing-t/")["queryDefinitions"]
+    assert updated["queryString"] == "x"
+    assert logs.delete_query_definition(queryDefinitionId=created)["success"] is True
+    assert logs.describe_query_definitions(queryDefinitionNamePrefix="shipment-processing-t/")["queryDefinitions"] == []

@@ -202,6 +202,14 @@ def test_the_function_may_continue_itself_past_lambdas_recursion_limit(deploymen
     assert config["RecursiveLoop"] == "Allow"
 
 
+def test_operators_find_saved_queries_over_the_function_logs(deployment: Deployment) -> None:
+    queries = deployment.client("logs").describe_query_definitions(queryDefinitionNamePrefix="shipment-processing-")
+
+    names = {q["name"].rsplit("/", 1)[1]: q for q in queries["queryDefinitions"]}
+    assert set(names) >= {"failed-files", "slowest-files", "rejects-by-reason", "timeouts"}
+    assert names["failed-files"]["logGroupNames"] == [deployment.outputs["log_group_name"]]
+
+
 def test_new_objects_under_incoming_and_nothing_else_notify_the_function(deployment: Deployment) -> None:
     notification = deployment.client("s3").get_bucket_notification_configuration(
         Bucket=deployment.outputs["bucket_name"]

@@ -29,6 +29,7 @@ MODULE_INPUTS = {
         "region": tfwork.LOCAL_REGION,
         "metrics_namespace": f"ShipmentProcessing/{ENVIRONMENT}",
         "function_name": f"shipment-processor-{ENVIRONMENT}",
+        "log_group_name": f"/aws/lambda/shipment-processor-{ENVIRONMENT}",
         "failure_queue_name": f"shipment-processor-failures-{ENVIRONMENT}",
         "alarm_email_addresses": ["oncall@example.com"],
     },

@@ -25,6 +25,7 @@ INPUTS = {
     "region": REGION,
     "metrics_namespace": NAMESPACE,
     "function_name": FUNCTION,
+    "log_group_name": f"/aws/lambda/{FUNCTION}",
     "failure_queue_name": QUEUE,
 }
 FAILURE_RATE = "aws_cloudwatch_metric_alarm.failure_rate"

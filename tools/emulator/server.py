@@ -22,6 +22,8 @@ optionally over TLS with a self-signed certificate made with the `openssl` CLI (
   synchronous, 1 MB asynchronous: API_Invoke, "For asynchronous invocations, the maximum payload size is 1 MB"),
   Lambda's error codes, recursive loop detection from the request's `X-Amzn-Trace-Id` (see `tools.emulator.trace`).
 * **Recursion config** (`GET/PUT /2024-08-31/functions/{name}/recursion-config`), which moto 5.2.5 lacks.
+* **CloudWatch Logs saved queries** (`PutQueryDefinition`, `DescribeQueryDefinitions`, `DeleteQueryDefinition`),
+  which moto 5.2.5 lacks too.
 * **GetFunction's Code.Location** points at this server (moto gives none for zip uploads), as AWS's presigned
   URL does, so the Lambda service runs exactly the deployed bytes.
 * **SQS metrics** as SQS publishes them: `NumberOfMessagesSent` for every SendMessage(Batch), and the queue
@@ -60,6 +62,7 @@ SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB, request and response (Lambda quota
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # 1 MB since 2025 (was 256 KB): API_Invoke documentation
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 FUNCTION_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/?$")
+QUERY_DEFINITION_OPERATIONS = {"PutQueryDefinition", "DescribeQueryDefinitions", "DeleteQueryDefinition"}
 RECURSION_PATH = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config/?$")
 CODE_PATH = re.compile(r"^/_emulator/lambda-code/(?P<account>\d+)/(?P<region>[a-z0-9-]+)/(?P<name>[^/]+)$")
 CREDENTIAL = re.compile(r"Credential=(?P<key>[^/]+)/\d+/(?P<region>[^/]+)/(?P<service>[^/]+)/")
@@ -122,6 +125,7 @@ class Emulator:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.duplicate_s3_events = duplicate_s3_events
         self.recursion: dict[str, str] = {}
+        self.query_definitions: dict[str, dict[str, Any]] = {}
         self.sequencer = _Sequencer()
         self.endpoint = ""
         self.sqs_sent: dict[tuple[str, str], int] = {}
@@ -254,6 +258,9 @@ class Emulator:
                 return self.function_code(start_response, **match.groupdict())
             if method == "GET" and (match := FUNCTION_PATH.match(path)):
                 return self.get_function(environ, start_response)
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target.removeprefix("Logs_20140328.") in QUERY_DEFINITION_OPERATIONS:
+                return self.query_definition(environ, start_response, target.split(".", 1)[1])
             if self._is_sqs(environ):
                 return self.sqs(environ, start_response)
             if self._is_put_metric_data(environ):
@@ -416,6 +423,38 @@ class Emulator:
         elif method != "GET":
             return _error(start_response, 405, "MethodNotAllowed", method)
         return _json(start_response, 200, {"RecursiveLoop": self.recursion.get(arn, "Terminate")})
+
+    # --------------------------------------------------------------------------------- CloudWatch Logs
+
+    def query_definition(self, environ: dict[str, Any], start_response: Any, operation: str) -> list[bytes]:
+        """Saved Logs Insights queries, kept in memory as CloudWatch Logs keeps them per account and region."""
+        try:
+            request = json.loads(_read_body(environ) or b"{}")
+        except json.JSONDecodeError:
+            request = {}
+        headers = [("Content-Type", "application/x-amz-json-1.1")]
+        if operation == "PutQueryDefinition":
+            if not request.get("name") or not request.get("queryString"):
+                return _json(start_response, 400, {"__type": "InvalidParameterException",
+                                                   "message": "name and queryString are required"})  # fmt: skip
+            definition_id = request.get("queryDefinitionId") or str(uuid.uuid4())
+            self.query_definitions[definition_id] = {
+                "queryDefinitionId": definition_id,
+                "name": request["name"],
+                "queryString": request["queryString"],
+                "logGroupNames": request.get("logGroupNames", []),
+                "lastModified": int(time.time() * 1000),
+            }
+            return _json(start_response, 200, {"queryDefinitionId": definition_id}, headers)
+        if operation == "DeleteQueryDefinition":
+            found = self.query_definitions.pop(str(request.get("queryDefinitionId")), None)
+            if found is None:
+                return _json(start_response, 400, {"__type": "ResourceNotFoundException",
+                                                   "message": "The query definition does not exist"})  # fmt: skip
+            return _json(start_response, 200, {"success": True}, headers)
+        prefix = request.get("queryDefinitionNamePrefix", "")
+        found = [d for d in self.query_definitions.values() if d["name"].startswith(prefix)]
+        return _json(start_response, 200, {"queryDefinitions": sorted(found, key=lambda d: d["name"])}, headers)
 
     def get_function(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         """moto's GetFunction with a Code.Location this server serves (moto gives none for zip uploads)."""

@@ -15,7 +15,25 @@ variables {
   region             = "eu-west-1"
   metrics_namespace  = "ShipmentProcessing/qa7"
   function_name      = "shipment-processor-qa7"
+  log_group_name     = "/aws/lambda/shipment-processor-qa7"
   failure_queue_name = "shipment-processor-failures-qa7"
+}
+
+run "saved_queries_answer_the_operators_questions_over_the_function_log_group" {
+  command = plan
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_query_definition.this)) == toset(["failed-files", "slowest-files", "rejects-by-reason", "timeouts"])
+    error_message = "the four saved queries"
+  }
+  assert {
+    condition     = alltrue([for q in aws_cloudwatch_query_definition.this : tolist(q.log_group_names) == tolist(["/aws/lambda/shipment-processor-qa7"]) && startswith(q.name, "shipment-processing-qa7/")])
+    error_message = "each query reads the function's log group and sits in the environment's folder"
+  }
+  assert {
+    condition     = strcontains(aws_cloudwatch_query_definition.this["timeouts"].query_string, "record.status = \"timeout\"")
+    error_message = "timeouts read Lambda's own report line"
+  }
 }
 
 run "five_alarms_notify_the_topic_and_say_what_to_do" {
