@@ -17,6 +17,7 @@ _T = TypeVar("_T")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EVENTS_WRITE_PATHS = ("direct", "sdk")
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,7 @@ class Settings:
     log_level: str = "INFO"
     claim_timeout_s: int = 900
     write_concurrency: int = 4
+    events_write_path: str = "direct"  # "sdk": client.batch_write_item, the fallback
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -71,6 +73,7 @@ class Settings:
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
             claim_timeout_s=reader.get("CLAIM_TIMEOUT_S", "900", _int_between(1, 86_400)),
             write_concurrency=reader.get("WRITE_CONCURRENCY", "4", _int_between(1, 32)),
+            events_write_path=reader.get("EVENTS_WRITE_PATH", "direct", _events_write_path),
         )
         if incoming and rejects and (rejects.startswith(incoming) or incoming.startswith(rejects)):
             reader.problems.append(
@@ -143,3 +146,10 @@ def _log_level(value: str) -> str:
     if level not in _LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
     return level
+
+
+def _events_write_path(value: str) -> str:
+    path = value.lower()
+    if path not in EVENTS_WRITE_PATHS:
+        raise ValueError(f"must be one of {', '.join(EVENTS_WRITE_PATHS)}")
+    return path
