@@ -897,6 +897,21 @@ def test_a_refused_connection_is_retryable() -> None:
         _transport(server.url).batch_write("t", [])
 
 
+def test_a_kept_connection_the_server_closed_while_idle_is_replaced_before_use() -> None:
+    answer = _http(f"HTTP/1.1 200 OK\nContent-Length: {len(OK)}")
+    server = ScriptedServer((answer, "close"), answer)
+    transport = _transport(server.url)
+    try:
+        assert transport.batch_write("t", []) == []
+        time.sleep(0.2)  # the server has closed its end by now
+
+        assert transport.batch_write("t", []) == [], "no failed attempt, so no backoff"
+        assert server.connections == 2
+    finally:
+        server.close()
+        transport.close()
+
+
 def test_closing_the_transport_closes_its_idle_connections() -> None:
     server = ScriptedServer(_http(f"HTTP/1.1 200 OK\nContent-Length: {len(OK)}"))
     transport = _transport(server.url)
