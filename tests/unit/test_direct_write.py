@@ -158,6 +158,8 @@ def test_direct_path_stores_exactly_what_the_sdk_path_stores(server_world: Serve
     ]
     server_world.process("incoming/acme/same.jsonl", as_ndjson(rows))
     direct = server_world.events()
+    direct_calls = _calls(server_world.endpoint.seen)
+    server_world.endpoint.seen.clear()
     server_world.env["EVENTS_WRITE_PATH"] = "sdk"
     for table in (server_world.metadata_table, server_world.events_table):
         server_world.dynamodb.delete_table(TableName=table)
@@ -168,7 +170,19 @@ def test_direct_path_stores_exactly_what_the_sdk_path_stores(server_world: Serve
         return {key: {k: v for k, v in item.items() if k != "source_version"} for key, item in items.items()}
 
     assert without_version(server_world.events()) == without_version(direct)  # each upload is a new version
+    assert direct_calls == _calls(server_world.endpoint.seen), "the same calls on the same tables: the same grants"
+    assert ("DynamoDB_20120810.BatchWriteItem", server_world.events_table) in direct_calls
     assert direct[("SHP-000002", "2026-03-01T10:59:58.000000000Z#OUT_FOR_DELIVERY")]["emoji"] == "📦 ok"
+
+
+def _calls(seen: list[Any]) -> set[tuple[str, str]]:
+    """(X-Amz-Target, table) of every DynamoDB request: what IAM authorises each call against."""
+    calls = set()
+    for request in seen:
+        body = json.loads(request.body)
+        for table in body["RequestItems"] if "RequestItems" in body else [body["TableName"]]:
+            calls.add((request.target, table))
+    return calls
 
 
 def test_fallback_setting_sends_the_events_through_client_batch_write_item(server_world: ServerWorld) -> None:

@@ -59,10 +59,11 @@ class Sizes:
     alone_repeats: int = 3
     cap_records: int = 200_000
     cap_seconds: float = 30.0
+    cap_thread_study: tuple[int, ...] = (1,)  # extra capped direct CSV runs at these WRITE_CONCURRENCY values
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls((2_000,), {2_000: 1}, 2_000, 1, 20_000, 5.0)
+        return cls((2_000,), {2_000: 1}, 2_000, 1, 20_000, 5.0, (1,))
 
 
 # ---------------------------------------------------------------------------------------------- local AWS
@@ -473,12 +474,34 @@ def run(bench: Bench) -> None:
                 direct["stored"] >= 80_000,
             )
         )
+    default_threads = bench.concurrency or _default_write_concurrency()
+    for threads in sizes.cap_thread_study:
+        bench.log(f"capped: csv, direct path, WRITE_CONCURRENCY={threads}")
+        study = bench.capped("csv", "direct", threads)
+        report.add(
+            Row(
+                "capped",
+                f"CSV, direct path: WRITE_CONCURRENCY={threads} vs {default_threads} (the run above), same cap and "
+                "window",
+                _capped_cell(study),
+                _capped_cell(capped[("csv", "direct")]),
+                f"{study['stored'] / max(1.0, capped[('csv', 'direct')]['stored']):.2f}x the items",
+            )
+        )
     report.note(
         "Capped: 'CPU' is the function process's CPU over the window (at most "
         f"{sizes.cap_seconds * CPU_QUOTA_US / CPU_PERIOD_US:.2f} s); 'moto' is the emulator's CPU over the same "
         "window: near the window's length it was saturated and bounded the count, not the function. 'µs/item' "
         "is the window's function CPU per item stored (client creation on the first call included)."
     )
+
+
+def _default_write_concurrency() -> int:
+    if str(ROOT / "lambda_src") not in sys.path:
+        sys.path.insert(0, str(ROOT / "lambda_src"))
+    from shipment_processor.config import Settings  # noqa: PLC0415 - the measured sources, not an installed copy
+
+    return Settings().write_concurrency
 
 
 def _capped_cell(result: dict[str, float]) -> str:
@@ -497,6 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="runs of the 20k end-to-end cases and the write-path rows")
     parser.add_argument("--cap-records", type=int, help="records in the capped runs' file (default 200,000)")
     parser.add_argument("--concurrency", type=int, help="WRITE_CONCURRENCY for every case (default: the setting's)")
+    parser.add_argument(
+        "--thread-study",
+        default="1",
+        help="comma-separated WRITE_CONCURRENCY values for extra capped direct CSV runs ('' for none)",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="inputs and scratch files")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench-write-path.md")
     args = parser.parse_args(argv)
@@ -506,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes.e2e_repeats = {count: args.repeats if count <= 20_000 else 1 for count in sizes.e2e_counts}
     if args.cap_records:
         sizes.cap_records = args.cap_records
+    sizes.cap_thread_study = tuple(int(value) for value in args.thread_study.split(",") if value.strip())
     bench = Bench(work=args.work.resolve(), sizes=sizes, report=Report(), concurrency=args.concurrency)
     bench.scratch.mkdir(parents=True, exist_ok=True)
     run(bench)
