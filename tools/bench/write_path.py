@@ -374,13 +374,21 @@ def _message_until(child: Child, deadline: float) -> dict[str, Any]:
     return child.message()
 
 
-def run(bench: Bench) -> None:
-    sizes, report = bench.sizes, bench.report
+CASES = ("e2e", "alone", "capped")
+
+
+def run(bench: Bench, cases: tuple[str, ...] = CASES) -> None:
+    sizes = bench.sizes
     counts = sorted({*sizes.e2e_counts, sizes.alone_count, sizes.cap_records, 100})
     bench.log(f"inputs: {', '.join(f'{c:,}' for c in counts)} records (generated once, reused)")
     inputs.prepare(bench.work / "inputs", counts, [])
     bench.cert, bench.key = self_signed_cert(bench.scratch / "tls")
+    for case in cases:
+        {"e2e": end_to_end_case, "alone": write_path_case, "capped": capped_case}[case](bench)
 
+
+def end_to_end_case(bench: Bench) -> None:
+    sizes, report = bench.sizes, bench.report
     e2e: dict[tuple[str, int, str], list[float]] = {}
     e2e_wall: dict[tuple[str, int, str], list[float]] = {}
     moto_us: dict[tuple[str, int, str], list[float]] = {}
@@ -413,6 +421,9 @@ def run(bench: Bench) -> None:
         + " of its own CPU per stored item, so the emulator, not the function, sets the wall times."
     )
 
+
+def write_path_case(bench: Bench) -> None:
+    sizes, report = bench.sizes, bench.report
     alone: dict[str, list[float]] = {}
     for repeat in range(sizes.alone_repeats):
         for name, mode, path in (
@@ -454,6 +465,9 @@ def run(bench: Bench) -> None:
         )
     )
 
+
+def capped_case(bench: Bench) -> None:
+    sizes, report = bench.sizes, bench.report
     capped: dict[tuple[str, str], dict[str, float]] = {}
     for fmt in KEYS:
         for path in PATHS:
@@ -517,6 +531,7 @@ def _capped_cell(result: dict[str, float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench.write_path", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny inputs, one run each: a smoke test")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
     parser.add_argument("--repeats", type=int, help="runs of the 20k end-to-end cases and the write-path rows")
     parser.add_argument("--cap-records", type=int, help="records in the capped runs' file (default 200,000)")
     parser.add_argument("--concurrency", type=int, help="WRITE_CONCURRENCY for every case (default: the setting's)")
@@ -537,7 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes.cap_thread_study = tuple(int(value) for value in args.thread_study.split(",") if value.strip())
     bench = Bench(work=args.work.resolve(), sizes=sizes, report=Report(), concurrency=args.concurrency)
     bench.scratch.mkdir(parents=True, exist_ok=True)
-    run(bench)
+    cases = tuple(case.strip() for case in args.cases.split(",") if case.strip())
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    run(bench, cases)
     command = "python -m tools.bench.write_path " + " ".join(sys.argv[1:] if argv is None else argv)
     facts = [
         *machine_facts(),
