@@ -75,7 +75,7 @@ class ItemTooLargeError(ValueError):
 class ItemEncoder:
     """Builds the JSON text of each record's put request once, at ``put``, for one source file.
 
-    The text is exactly what botocore would serialise for the same item (``{"S": ...}`` values, ASCII escapes),
+    The text is the JSON value botocore serialises for the same typed item (``{"S": ...}`` values, ASCII escapes),
     so the batch body is a join, not a walk over nested dicts. The attributes every item of the file shares are
     encoded once.
     """
@@ -135,7 +135,7 @@ def _check_item_size(update: ShipmentUpdate, event_key: str, ref: RecordRef, sou
     size = sum(len(name.encode()) + len(value.encode()) for name, value in attributes)
     if size > MAX_ITEM_BYTES:
         raise ItemTooLargeError(
-            f"the update of shipment {update.shipment_id} at {ref[0]} {ref[1]} is about {size} bytes as a "
+            f"the update of shipment {update.shipment_id} at {ref[0]} {ref[1]} is {size} bytes as a "
             f"DynamoDB item; the limit is {MAX_ITEM_BYTES}"
         )
 

@@ -26,6 +26,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.serialize import create_serializer
 from shipment_processor import direct_write
 from shipment_processor import store as store_module
 from shipment_processor.config import ConfigError, Settings
@@ -37,7 +38,15 @@ from shipment_processor.direct_write import (
     RetryableWriteError,
 )
 from shipment_processor.handler import ProcessingError, Runtime, handle
-from shipment_processor.store import Backoff, DirectEvents, EventWriter, Store, TransientAWSError, from_dynamodb
+from shipment_processor.store import (
+    Backoff,
+    DirectEvents,
+    EventWriter,
+    SdkEvents,
+    Store,
+    TransientAWSError,
+    from_dynamodb,
+)
 from shipment_processor.validation import ShipmentUpdate
 
 from tools.bench.keepalive_moto import self_signed_cert
@@ -671,7 +680,7 @@ def test_an_item_over_400_kb_fails_clearly_before_anything_is_sent() -> None:
     encode = ItemEncoder("incoming/acme/big.csv", "v1")
     fields = tuple((f"field_{n}", "x" * 1024) for n in range(MAX_ITEM_BYTES // 1024))
 
-    with pytest.raises(ItemTooLargeError, match=r"shipment SHP-000001 at line 2 is about \d+ bytes"):
+    with pytest.raises(ItemTooLargeError, match=r"shipment SHP-000001 at line 2 is \d+ bytes"):
         encode(update(1, fields=fields), update(1).event_key, ("line", 2))
 
 
@@ -694,27 +703,26 @@ def test_a_request_over_16_mb_fails_clearly_before_anything_is_sent() -> None:
         transport.batch_write("t", ["x" * (16 * 1024 * 1024)])
 
 
-def test_item_text_is_what_botocore_would_serialise() -> None:
-    encode = ItemEncoder('incoming/acme/we"ird.csv', "v\\1")
-    item = update(1, fields=(("note", 'a "b" \\ c\u2028'),))
+def test_request_body_is_the_json_botocore_serialises_for_the_sdk_paths_items() -> None:
+    source, version = 'incoming/acme/we"ird.csv', "v\\1"
+    updates = [
+        update(1, fields=(("note", 'a "b" \\ c\u2028 \x07'), ("emoji", "📦"))),
+        update(2, status="DELIVERED", timestamp="2026-03-01T10:00:00.5Z", fields=()),
+    ]
+    refs = [("index", 0), ("index", 1)]
+    direct_encode = ItemEncoder(source, version)
+    sdk_encode = SdkEvents(lambda: None, "events").encoder(source, version)
+    operation = boto3.session.Session().client("dynamodb", region_name=REGION).meta.service_model
+    serializer = create_serializer("json")
 
-    text = encode(item, item.event_key, ("index", 0))
+    texts = [direct_encode(u, u.event_key, ref) for u, ref in zip(updates, refs, strict=True)]
+    typed = [sdk_encode(u, u.event_key, ref) for u, ref in zip(updates, refs, strict=True)]
+    sdk_body = serializer.serialize_to_request(
+        {"RequestItems": {"events": typed}}, operation.operation_model("BatchWriteItem")
+    )["body"]
 
-    assert text.isascii()
-    assert json.loads(text) == {
-        "PutRequest": {
-            "Item": {
-                "shipment_id": {"S": "SHP-000001"},
-                "event_key": {"S": "2026-03-01T10:00:00.000000000Z#IN_TRANSIT"},
-                "status": {"S": "IN_TRANSIT"},
-                "timestamp": {"S": "2026-03-01T10:00:00Z"},
-                "source_file": {"S": 'incoming/acme/we"ird.csv'},
-                "source_version": {"S": "v\\1"},
-                "record_ref": {"S": "index 0"},
-                "note": {"S": 'a "b" \\ c\u2028'},
-            }
-        }
-    }
+    assert all(text.isascii() for text in texts), "ASCII escapes, as json.dumps writes them"
+    assert json.loads('{"RequestItems":{"events":[' + ",".join(texts) + "]}}") == json.loads(sdk_body)
 
 
 def test_field_name_fragments_are_cached_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
