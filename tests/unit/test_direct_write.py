@@ -919,16 +919,36 @@ def test_a_refused_connection_is_retryable() -> None:
         _transport(server.url).batch_write("t", [])
 
 
-def test_a_kept_connection_the_server_closed_while_idle_is_replaced_before_use() -> None:
+def test_a_kept_connection_the_server_closed_while_idle_is_replaced_before_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(direct_write, "_IDLE_CHECK_S", 0.1)
     answer = _http(f"HTTP/1.1 200 OK\nContent-Length: {len(OK)}")
     server = ScriptedServer((answer, "close"), answer)
     transport = _transport(server.url)
     try:
         assert transport.batch_write("t", []) == []
-        time.sleep(0.2)  # the server has closed its end by now
+        time.sleep(0.3)  # the server has closed its end by now, and the connection has been idle long enough
 
         assert transport.batch_write("t", []) == [], "no failed attempt, so no backoff"
         assert server.connections == 2
+    finally:
+        server.close()
+        transport.close()
+
+
+def test_a_connection_reused_at_once_is_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    checks: list[bool] = []
+    monkeypatch.setattr(direct_write._Connection, "dropped", lambda self: checks.append(True) or False)
+    answer = _http(f"HTTP/1.1 200 OK\nContent-Length: {len(OK)}")
+    server = ScriptedServer(answer, answer)
+    transport = _transport(server.url)
+    try:
+        transport.batch_write("t", [])
+        transport.batch_write("t", [])
+
+        assert checks == []
+        assert server.connections == 1
     finally:
         server.close()
         transport.close()
