@@ -18,6 +18,7 @@ _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _EVENT_SOURCE = re.compile(r"[A-Za-z0-9._/-]{1,256}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EVENTS_WRITE_PATHS = ("direct", "sdk")
 
 # The one table of numeric bounds: (lowest, highest, default) per variable. The Terraform variables that set
 # these variables validate the same bounds, and a test checks that the two agree, so a plan that passes never
@@ -36,6 +37,7 @@ INTEGER_SETTINGS: dict[str, tuple[int, int, int]] = {
 CHOICE_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
     "LOG_LEVEL": (_LOG_LEVELS, "INFO"),
     "OUTCOME_EVENTS": (("on", "off"), "on"),
+    "EVENTS_WRITE_PATH": (EVENTS_WRITE_PATHS, "direct"),
 }
 
 
@@ -72,6 +74,7 @@ class Settings:
     outcome_events: bool = True
     outcome_event_source: str = "shipment-processing.dev"
     function_name: str = ""  # AWS_LAMBDA_FUNCTION_NAME, set by Lambda: where continuations go without a context
+    events_write_path: str = "direct"  # "sdk": client.batch_write_item, the fallback
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -103,6 +106,7 @@ class Settings:
                 "OUTCOME_EVENT_SOURCE", f"shipment-processing.{environment}", _event_source
             ),
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip(),
+            events_write_path=reader.choice("EVENTS_WRITE_PATH"),
         )
         if incoming and rejects and (rejects.startswith(incoming) or incoming.startswith(rejects)):
             reader.problems.append(

@@ -2,9 +2,11 @@
 events, uploads rejects reports. Everything else in the package is pure.
 
 Retries: botocore retries each call (standard mode: throttling, 5xx, connection errors). On top of that, batch
-writes retry ``UnprocessedItems`` and throttling errors with exponential backoff and full jitter. When AWS still
-fails after that, :class:`TransientAWSError` (or the botocore error) propagates so that the invocation fails and
-Lambda's own retries and on-failure destination take over.
+writes retry ``UnprocessedItems`` and throttling errors with exponential backoff and full jitter; on the direct
+events path (``EVENTS_WRITE_PATH=direct``, see direct_write.py) that backoff is the only retry layer and also
+covers 5xx, dropped connections and timeouts. When AWS still fails after that, :class:`TransientAWSError` (or the
+botocore error) propagates so that the invocation fails and Lambda's own retries and on-failure destination take
+over.
 """
 
 from __future__ import annotations
@@ -21,28 +23,20 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from logging import WARNING
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .config import Settings
+from .direct_write import RETRYABLE_ERROR_CODES, DirectTransport, ItemEncoder, RetryableWriteError
 from .formats import RecordRef
 from .logs import log
 from .validation import ShipmentUpdate
 
 BATCH_SIZE = 25  # BatchWriteItem maximum
 REPORT_PART_BYTES = 8 * 1024 * 1024
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
 PROCESSING = "PROCESSING"
 FINAL_STATUSES = frozenset({"SUCCESS", "PARTIAL", "FAILED"})
 
@@ -126,6 +120,7 @@ class Store:
         self._clients: dict[str, Any] = {k: v for k, v in (("s3", s3), ("dynamodb", dynamodb)) if v is not None}
         self._clients.update(clients or {})
         self._lock = threading.Lock()
+        self._direct: DirectTransport | None = None
 
     def client(self, service: str) -> Any:
         """The process-wide client for ``service``, created on first use."""
@@ -253,15 +248,89 @@ class Store:
     # --- events table --------------------------------------------------------------------------------------
 
     def event_writer(self, source_file: str, source_version: str) -> EventWriter:
-        """A batching, concurrent writer of accepted updates for one file."""
+        """A batching, concurrent writer of accepted updates for one file, on the path ``EVENTS_WRITE_PATH`` picks."""
         return EventWriter(
-            lambda: self.client("dynamodb"),
-            self.settings.events_table,
+            self._events_sink(),
             source_file,
             source_version,
             shards=self.settings.write_concurrency,
             backoff=self.backoff,
         )
+
+    def _events_sink(self) -> EventSink:
+        table = self.settings.events_table
+        if self.settings.events_write_path == "sdk":
+            return SdkEvents(lambda: self.client("dynamodb"), table)
+        client = self.client("dynamodb")
+        with self._lock:
+            if self._direct is None:
+                self._direct = DirectTransport.for_client(client, _session().get_credentials())
+            return DirectEvents(self._direct, table)
+
+
+class EventSink(Protocol):
+    """How put requests for the events table are encoded and sent: one BatchWriteItem attempt per ``send``."""
+
+    table: str
+
+    def encoder(self, source_file: str, source_version: str) -> Callable[[ShipmentUpdate, str, RecordRef], Any]:
+        """The function that turns (update, event_key, ref) into one put request, for one source file."""
+        ...
+
+    def send(self, requests: list[Any]) -> list[Any]:
+        """Write ``requests`` once; return those left unprocessed. Raise RetryableWriteError to be retried."""
+        ...
+
+
+class SdkEvents:
+    """The fallback path: ``client.batch_write_item`` with botocore's serialiser, signer, retries and HTTP client."""
+
+    def __init__(self, client: Callable[[], Any], table: str) -> None:
+        self._client, self.table = client, table
+
+    def encoder(self, source_file: str, source_version: str) -> Callable[[ShipmentUpdate, str, RecordRef], Any]:
+        """Put requests as the typed dicts botocore serialises."""
+
+        def encode(update: ShipmentUpdate, event_key: str, ref: RecordRef) -> dict[str, Any]:
+            item: Item = {
+                "shipment_id": {"S": update.shipment_id},
+                "event_key": {"S": event_key},
+                "status": {"S": update.status},
+                "timestamp": {"S": update.timestamp},
+                "source_file": {"S": source_file},
+                "source_version": {"S": source_version},
+                "record_ref": {"S": f"{ref[0]} {ref[1]}"},
+            }
+            for name, value in update.fields:
+                item[name] = {"S": value}
+            return {"PutRequest": {"Item": item}}
+
+        return encode
+
+    def send(self, requests: list[Any]) -> list[Any]:
+        """One ``batch_write_item`` call (botocore's own standard retries included)."""
+        try:
+            response = self._client().batch_write_item(RequestItems={self.table: requests})
+        except ClientError as exc:
+            if _code(exc) not in RETRYABLE_ERROR_CODES:
+                raise
+            raise RetryableWriteError(_code(exc)) from exc
+        return list(response.get("UnprocessedItems", {}).get(self.table, []))
+
+
+class DirectEvents:
+    """The default path: item JSON text built once per record, sent by :class:`DirectTransport`."""
+
+    def __init__(self, transport: DirectTransport, table: str) -> None:
+        self._transport, self.table = transport, table
+
+    def encoder(self, source_file: str, source_version: str) -> Callable[[ShipmentUpdate, str, RecordRef], Any]:
+        """Put requests as JSON text."""
+        return ItemEncoder(source_file, source_version)
+
+    def send(self, requests: list[Any]) -> list[Any]:
+        """One signed BatchWriteItem over a kept-alive connection."""
+        return self._transport.batch_write(self.table, requests)
 
 
 class EventWriter:
@@ -270,13 +339,13 @@ class EventWriter:
     Updates are sharded by their key onto single-thread executors, so two updates with the same key are always
     written in file order (the later one wins) while different keys are written concurrently. Within a batch a
     repeated key keeps only its latest update (DynamoDB rejects duplicate keys in one batch). At most
-    ``max_in_flight`` batches per shard are queued: memory stays bounded.
+    ``max_in_flight`` batches per shard are queued: memory stays bounded. Each put request is encoded once, at
+    ``put``, in the sink's own form; UnprocessedItems and retryable failures are retried with ``backoff``.
     """
 
     def __init__(
         self,
-        client: Callable[[], Any],
-        table: str,
+        sink: EventSink,
         source_file: str,
         source_version: str,
         *,
@@ -284,12 +353,12 @@ class EventWriter:
         backoff: Backoff,
         max_in_flight: int = 2,
     ) -> None:
-        self._client, self._table = client, table
-        self._source_file, self._source_version = source_file, source_version
+        self._sink, self._table = sink, sink.table
+        self._encode = sink.encoder(source_file, source_version)
         self._backoff = backoff
         self._max_in_flight = max_in_flight
         self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"events-{i}") for i in range(shards)]
-        self._pending: list[dict[tuple[str, str], Item]] = [{} for _ in range(shards)]
+        self._pending: list[dict[tuple[str, str], Any]] = [{} for _ in range(shards)]
         self._in_flight: list[deque[Future[int]]] = [deque() for _ in range(shards)]
         self.items_written = 0
 
@@ -303,21 +372,10 @@ class EventWriter:
     def put(self, update: ShipmentUpdate, ref: RecordRef) -> None:
         """Queue one accepted update; may block while earlier batches of its shard are written."""
         event_key = update.event_key
-        item: Item = {
-            "shipment_id": {"S": update.shipment_id},
-            "event_key": {"S": event_key},
-            "status": {"S": update.status},
-            "timestamp": {"S": update.timestamp},
-            "source_file": {"S": self._source_file},
-            "source_version": {"S": self._source_version},
-            "record_ref": {"S": f"{ref[0]} {ref[1]}"},
-        }
-        for name, value in update.fields:
-            item[name] = {"S": value}
         key = (update.shipment_id, event_key)
         shard = hash(key) % len(self._pending)
         pending = self._pending[shard]
-        pending[key] = item  # a repeat of a key within the batch replaces the earlier update
+        pending[key] = self._encode(update, event_key, ref)  # a repeat of a key within the batch replaces it
         if len(pending) == BATCH_SIZE:
             self._submit(shard)
 
@@ -340,29 +398,26 @@ class EventWriter:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _submit(self, shard: int) -> None:
-        items = list(self._pending[shard].values())
+        requests = list(self._pending[shard].values())
         self._pending[shard] = {}
         queue = self._in_flight[shard]
-        queue.append(self._executors[shard].submit(self._write_batch, items))
+        queue.append(self._executors[shard].submit(self._write_batch, requests))
         while len(queue) > self._max_in_flight or (queue and queue[0].done()):
             self.items_written += queue.popleft().result()
 
-    def _write_batch(self, items: list[Item]) -> int:
-        requests = [{"PutRequest": {"Item": item}} for item in items]
+    def _write_batch(self, requests: list[Any]) -> int:
+        count = len(requests)
         attempt = 0
         while True:
+            cause: Exception | None = None
             try:
-                response = self._client().batch_write_item(RequestItems={self._table: requests})
-            except ClientError as exc:
-                if _code(exc) not in RETRYABLE_ERROR_CODES:
-                    raise
-                problem: str = _code(exc)
-                cause: Exception | None = exc
+                requests = self._sink.send(requests)
+            except RetryableWriteError as exc:
+                problem, cause = exc.problem, exc.__cause__ or exc
             else:
-                requests = response.get("UnprocessedItems", {}).get(self._table, [])
                 if not requests:
-                    return len(items)
-                problem, cause = f"{len(requests)} unprocessed items", None
+                    return count
+                problem = f"{len(requests)} unprocessed items"
             attempt += 1
             if attempt >= self._backoff.max_attempts:
                 raise TransientAWSError(

@@ -36,20 +36,15 @@ VARIABLES = {
 }
 # A bool in Terraform (outcome_events_enabled), written as one of these words: they must be config.py's choices.
 BOOLEAN_CHOICES = {"OUTCOME_EVENTS": ("on", "off")}
-# Settings the Terraform side already passes while config.py does not define them yet (another branch adds
-# EVENTS_WRITE_PATH): checked against these choices until config.py has its own.
-PENDING_CHOICES = {"EVENTS_WRITE_PATH": (("direct", "sdk"), "direct")}
 
 pytestmark = pytest.mark.terraform
 
 
 def choices() -> dict[str, tuple[tuple[str, ...], str]]:
-    return {**PENDING_CHOICES, **CHOICE_SETTINGS}
+    return dict(CHOICE_SETTINGS)
 
 
 def config_accepts(name: str, value: Any) -> bool:
-    if name in PENDING_CHOICES and name not in CHOICE_SETTINGS:
-        return str(value).casefold() in {c.casefold() for c in PENDING_CHOICES[name][0]}
     try:
         Settings.from_env({name: str(value)})
     except ConfigError:
@@ -66,9 +61,7 @@ def probe_values(name: str) -> list[Any]:
 
 
 def test_every_handler_setting_has_a_terraform_variable() -> None:
-    assert set(INTEGER_SETTINGS) | set(CHOICE_SETTINGS) == (set(VARIABLES) | set(BOOLEAN_CHOICES)) - (
-        set(PENDING_CHOICES) - set(CHOICE_SETTINGS)
-    )
+    assert set(INTEGER_SETTINGS) | set(CHOICE_SETTINGS) == set(VARIABLES) | set(BOOLEAN_CHOICES)
 
 
 def test_boolean_settings_are_written_as_config_pys_words() -> None:

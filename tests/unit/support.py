@@ -59,6 +59,8 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
+    # mock_aws only sees requests made through botocore: the direct write path is tested against a moto server.
+    monkeypatch.setenv("EVENTS_WRITE_PATH", "sdk")
 
 
 @contextmanager
@@ -274,7 +276,10 @@ class World:
     events: EventsRecorder = field(default_factory=EventsRecorder)
 
     def settings(self) -> Settings:
-        return Settings.from_env(self.env)
+        """Settings from ``env``; the events go through ``client.batch_write_item`` unless ``env`` says otherwise,
+        because mock_aws only sees requests made through botocore (test_direct_write.py covers the direct path
+        against a moto server)."""
+        return Settings.from_env({"EVENTS_WRITE_PATH": "sdk", **self.env})
 
     def runtime(
         self, *, dynamodb: Any = None, s3: Any = None, report_part_bytes: int | None = None, fakes: bool = True

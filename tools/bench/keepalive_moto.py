@@ -1,0 +1,163 @@
+"""moto's WSGI app behind an HTTP/1.1 keep-alive server, optionally over TLS: the local AWS as real endpoints behave.
+
+moto's own server (werkzeug's dev server) answers every request with ``Connection: close``, so a client measured
+against it pays a TCP (and TLS) handshake per request, which real AWS endpoints do not make it pay. This server
+runs the same moto application, reads each request body in full (so a kept-alive connection never desyncs), and
+answers with a ``Content-Length`` and without closing. One process, one thread per connection.
+
+    python -m tools.bench.keepalive_moto --port 0 [--cert cert.pem --key key.pem] [--ready-file f]
+
+``--ready-file`` receives ``{"port": n, "pid": n}`` once the server listens. ``--linear-item-size`` replaces
+moto's per-item size check, which re-sums every attribute each time one is set (quadratic in the attributes of
+an item, about a third of moto's CPU per stored item here), by one sum per item against the same limit: the same
+items are accepted and rejected, and the emulator stores more items per second, so it bounds a run later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1/localhost made with the openssl CLI (no crypto written here)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def linear_item_size() -> None:
+    """Check a new item's size once (attribute names + values) instead of once per attribute set."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge  # noqa: PLC0415
+    from moto.dynamodb.models import dynamo_type  # noqa: PLC0415
+    from moto.dynamodb.models.utilities import bytesize  # noqa: PLC0415
+
+    limit = 405_000  # moto's own limit for LimitedSizeDict
+
+    def init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key, self.range_key = hash_key, range_key
+        converted = {name: dynamo_type.DynamoType(value) for name, value in attrs.items()}
+        if sum(bytesize(name) + value.size() for name, value in converted.items()) > limit:
+            raise ItemSizeTooLarge
+        self.attrs = dynamo_type.LimitedSizeDict()
+        dict.update(self.attrs, converted)  # later updates still go through LimitedSizeDict's own check
+
+    dynamo_type.Item.__init__ = init
+
+
+def serve(port: int, cert: Path | None, key: Path | None, ready_file: Path | None) -> None:
+    """Run until killed."""
+    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - heavy: only in the server process
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import ThreadedWSGIServer  # noqa: PLC0415
+
+    class KeepAliveHandler(MotoRequestHandler):
+        """werkzeug's handler with a WSGI run loop that keeps the connection open between requests."""
+
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
+
+        def run_wsgi(self) -> None:
+            if self.headers.get("Expect", "").lower().strip() == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            environ = self.make_environ()
+            if environ.pop("wsgi.input_terminated", False):  # chunked: werkzeug's de-chunking reader
+                body = environ["wsgi.input"].read()
+                environ.pop("HTTP_TRANSFER_ENCODING", None)
+                environ["CONTENT_LENGTH"] = str(len(body))
+            else:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            started: list[Any] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                started[:] = [status, headers]
+                return lambda data: None
+
+            result = self.server.app(environ, start_response)
+            try:
+                data = b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            status, headers = started
+            code, _, reason = status.partition(" ")
+            self.send_response(int(code), reason)
+            for name, value in headers:
+                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            self.wfile.flush()
+
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            """Quiet: a line per request would cost the server more than some requests do."""
+
+    context = None
+    if cert is not None and key is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+    app = DomainDispatcherApplication(create_backend_app)
+    server = ThreadedWSGIServer(HOST, port, app, KeepAliveHandler, ssl_context=context)
+    if ready_file is not None:
+        scratch = ready_file.with_name(ready_file.name + ".partial")
+        scratch.write_text(json.dumps({"port": server.server_address[1], "pid": os.getpid()}))
+        scratch.replace(ready_file)
+    server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.keepalive_moto", description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert", type=Path)
+    parser.add_argument("--key", type=Path)
+    parser.add_argument("--ready-file", type=Path)
+    parser.add_argument("--linear-item-size", action="store_true")
+    args = parser.parse_args(argv)
+    if args.linear_item_size:
+        linear_item_size()
+    serve(args.port, args.cert, args.key, args.ready_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
