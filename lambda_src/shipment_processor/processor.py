@@ -215,6 +215,7 @@ class FileProcessor:
         error: str | None = None
         superseded: str | None = None
         stopped = False
+        stopped_at = 0.0  # when the time ran short: what follows (flush, checkpoint, hand-off) is the margin's use
         read_here = 0
         rejects_key: str | None = None
         file_size = int(item.get("file_size") or 0)
@@ -254,11 +255,11 @@ class FileProcessor:
                                     sample = f"{describe_ref(result.ref)}: {reason}"
                                     samples.append(bounds.cap(sample, bounds.MAX_SAMPLE_BYTES))
                             if not read_here % BUDGET_CHECK_EVERY and out_of_time():
-                                stopped = True
+                                stopped, stopped_at = True, self._monotonic()
                                 break
                     except OutOfTime as exc:
                         if read_here:
-                            stopped = True
+                            stopped, stopped_at = True, self._monotonic()
                         else:
                             error = f"no record could be read in one invocation: {exc}"
                     except FileError as exc:
@@ -286,7 +287,7 @@ class FileProcessor:
         run.duration_ms += int((self._monotonic() - started) * 1000)
 
         if stopped and superseded is None:
-            return self._hand_off(claim, invocation, run, stream.resume_point(), report)
+            return self._hand_off(claim, invocation, run, stream.resume_point(), report=report, stopped_at=stopped_at)
         return self._finish(
             claim,
             run,
@@ -299,7 +300,14 @@ class FileProcessor:
         )
 
     def _hand_off(
-        self, claim: Claim, invocation: Invocation, run: _Run, point: ResumePoint | None, report: Any
+        self,
+        claim: Claim,
+        invocation: Invocation,
+        run: _Run,
+        point: ResumePoint | None,
+        *,
+        report: Any,
+        stopped_at: float,
     ) -> FileReport:
         assert point is not None  # only a single JSON object has no resume point, and it never stops part-way
         run.resume = point
@@ -333,6 +341,8 @@ class FileProcessor:
             segment=segment,
             offset=point.offset,
             records_so_far=total,
+            handoff_ms=int((self._monotonic() - stopped_at) * 1000),  # of CHECKPOINT_MARGIN_MS, what it took
+            remaining_ms=invocation.remaining_ms() if invocation.remaining_ms else None,
         )
         return FileReport(
             claim.filename,

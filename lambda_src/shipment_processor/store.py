@@ -122,6 +122,11 @@ class Store:
         self._lock = threading.Lock()
         self._direct: DirectTransport | None = None
 
+    def warm(self, services: tuple[str, ...]) -> None:
+        """Create the clients of ``services`` now (an init phase gets its CPU before the timeout starts)."""
+        for service in services:
+            self.client(service)
+
     def client(self, service: str) -> Any:
         """The process-wide client for ``service``, created on first use."""
         with self._lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -392,6 +393,42 @@ CORPUS = [
         "none of the 2 records is valid; see the rejects report",
         rejected=2,
     ),
+    Case(
+        "full-width digits in a timestamp",
+        "fullwidth.csv",
+        as_csv([record(1), record(2, timestamp="\uff12\uff10\uff12\uff16-03-01T10:00:00Z")]),
+        "PARTIAL",
+        "is not ISO 8601 with an offset",
+        accepted=1,
+        rejected=1,
+    ),
+    Case(
+        "a status that matches only after Unicode case mapping (dotless i)",
+        "dotless.csv",
+        as_csv([record(1), record(2, status="p\u0131cked_up")]),
+        "PARTIAL",
+        "is not one of CREATED",
+        accepted=1,
+        rejected=1,
+    ),
+    Case(
+        "a record with a thousand bad fields (the reason is capped at 2 KB)",
+        "wide.jsonl",
+        as_ndjson([record(1), record(2, **{f"f{n:04d}": [n] for n in range(1000)})]),
+        "PARTIAL",
+        "field 'f0000' is a JSON array; optional fields must be text, numbers or booleans; field 'f0001'",
+        accepted=1,
+        rejected=1,
+    ),
+    Case(
+        "gzip of millions of blank lines",
+        "blank.jsonl.gz",
+        gz(as_ndjson(records(1)) + b"\n" * 2_000_000),
+        "FAILED",
+        "file has more than 1000 blank lines (they count toward MAX_RECORDS)",
+        accepted=1,
+        env={"MAX_RECORDS": "1000"},
+    ),
 ]
 
 
@@ -411,9 +448,25 @@ def test_malformed_file_outcome(world: World, case: Case) -> None:
         assert "error_message" not in result.item
 
 
+def test_the_corpus_in_the_docs_is_the_corpus_the_tests_run() -> None:
+    assert DOCS.read_text() == DOCS_HEADER + corpus_table() + "\n", (
+        "regenerate: python -m tests.unit.test_corpus > docs/corpus.md"
+    )
+
+
 def test_corpus_is_broad() -> None:
     assert len({case.name for case in CORPUS}) == len(CORPUS) >= 25
     assert {case.status for case in CORPUS} == {"SUCCESS", "PARTIAL", "FAILED"}
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "corpus.md"
+DOCS_HEADER = """# Malformed files and what a shipper gets back
+
+Every case runs through the real handler in the unit tests (`tests/unit/test_corpus.py`); this page is generated
+from them (`python -m tests.unit.test_corpus > docs/corpus.md`) and a test checks it is current. The reason is the
+file's `error_message` (FAILED) or the first rejection in the rejects report (PARTIAL).
+
+"""
 
 
 def corpus_table() -> str:
@@ -425,5 +478,5 @@ def corpus_table() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m tests.unit.test_corpus` prints the table
-    print(corpus_table())
+if __name__ == "__main__":  # pragma: no cover - `python -m tests.unit.test_corpus` prints the page
+    print(DOCS_HEADER + corpus_table())

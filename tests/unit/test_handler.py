@@ -180,3 +180,13 @@ def test_invalid_configuration_fails_the_cold_start_with_a_clear_message() -> No
     assert "ConfigError: invalid configuration: " in init.stderr
     assert "MAX_RECORDS='lots': must be a whole number between 1 and 1000000000" in init.stderr
     assert "LOG_LEVEL='chatty': must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in init.stderr
+
+
+def test_on_lambda_the_clients_are_made_in_the_init_phase(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "shipment-processor-dev")
+    handler.runtime.cache_clear()
+    try:
+        store = handler.runtime().processor.store
+        assert set(store._clients) >= {"s3", "dynamodb", "events", "lambda"}
+    finally:
+        handler.runtime.cache_clear()

@@ -7,10 +7,8 @@ answers with a ``Content-Length`` and without closing. One process, one thread p
 
     python -m tools.bench.keepalive_moto --port 0 [--cert cert.pem --key key.pem] [--ready-file f]
 
-``--ready-file`` receives ``{"port": n, "pid": n}`` once the server listens. ``--linear-item-size`` replaces
-moto's per-item size check, which re-sums every attribute each time one is set (quadratic in the attributes of
-an item, about a third of moto's CPU per stored item here), by one sum per item against the same limit: the same
-items are accepted and rejected, and the emulator stores more items per second, so it bounds a run later.
+``--ready-file`` receives ``{"port": n, "pid": n}`` once the server listens. ``--linear-item-size`` applies the
+local AWS's fix of moto's per-item size check (``tools.emulator.moto_fixes.linear_item_size``).
 """
 
 from __future__ import annotations
@@ -24,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from tools.emulator import moto_fixes
 
 HOST = "127.0.0.1"
 
@@ -55,25 +55,6 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
-
-
-def linear_item_size() -> None:
-    """Check a new item's size once (attribute names + values) instead of once per attribute set."""
-    from moto.dynamodb.exceptions import ItemSizeTooLarge  # noqa: PLC0415
-    from moto.dynamodb.models import dynamo_type  # noqa: PLC0415
-    from moto.dynamodb.models.utilities import bytesize  # noqa: PLC0415
-
-    limit = 405_000  # moto's own limit for LimitedSizeDict
-
-    def init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
-        self.hash_key, self.range_key = hash_key, range_key
-        converted = {name: dynamo_type.DynamoType(value) for name, value in attrs.items()}
-        if sum(bytesize(name) + value.size() for name, value in converted.items()) > limit:
-            raise ItemSizeTooLarge
-        self.attrs = dynamo_type.LimitedSizeDict()
-        dict.update(self.attrs, converted)  # later updates still go through LimitedSizeDict's own check
-
-    dynamo_type.Item.__init__ = init
 
 
 def serve(port: int, cert: Path | None, key: Path | None, ready_file: Path | None) -> None:
@@ -154,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--linear-item-size", action="store_true")
     args = parser.parse_args(argv)
     if args.linear_item_size:
-        linear_item_size()
+        moto_fixes.linear_item_size()
     serve(args.port, args.cert, args.key, args.ready_file)
     return 0
 

@@ -53,6 +53,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote_plus, unquote, urlparse
 
 from tools.emulator import journal as journal_module
+from tools.emulator import moto_fixes
 from tools.emulator import trace as trace_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,6 +133,7 @@ class Emulator:
         self._sent_lock = threading.Lock()
         self.metric_written = threading.Event()
         self._install_s3_hook()
+        moto_fixes.linear_item_size()
 
     # ------------------------------------------------------------------------------------- S3 events
 
