@@ -299,8 +299,8 @@ class Ledger:
             if not stale and existing.get("claim_owner") != owner:
                 return Skip("IN_PROGRESS", existing, "another invocation is processing this object version")
             token = self._token()
-            why = _why(existing, owner, now)
-            interrupted = why is not None and not why.startswith("retrying after an error")
+            why = _why(existing, owner)
+            interrupted = not why.startswith("retrying after an error")
             written, conflict = self._table.update_if(
                 {"filename": filename, "upload_timestamp": upload_timestamp},
                 "SET #claim_token = :token, #claim_owner = :owner, #claim_expires_at = :expires, "
@@ -393,19 +393,15 @@ class Ledger:
         )
 
 
-def _why(existing: Mapping[str, Any], owner: str, now: int) -> str | None:
-    """Why a claim held by someone else (or by an earlier try of this request) may be taken over, or None."""
-    if existing.get("claim_token") is None:
-        return None
+def _why(existing: Mapping[str, Any], owner: str) -> str:
+    """Why a claim that may be taken over (stale, or an earlier try of this request) is taken over."""
     if int(existing.get("claim_expires_at", 1)) == 0:
         return f"retrying after an error: {existing.get('last_error', 'unknown')}"
     if existing.get("claim_owner") == owner:
         return "an earlier try of this invocation ended without finishing (timeout, out of memory or crash)"
-    if int(existing.get("claim_expires_at", 0)) < now:
-        if existing.get("handoff_token"):
-            return "the continuation queued by the last checkpoint never started"
-        return "the invocation holding the claim stopped without finishing (timeout, out of memory or crash)"
-    return None
+    if existing.get("handoff_token"):
+        return "the continuation queued by the last checkpoint never started"
+    return "the invocation holding the claim stopped without finishing (timeout, out of memory or crash)"
 
 
 def _summary(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -491,9 +491,6 @@ class _EmptyBody:
     def read(self, size: int = -1) -> bytes:
         return b""
 
-    def close(self) -> None:
-        return None
-
 
 S3_MIN_PART_BYTES = 5 * 1024 * 1024  # every part of a multipart upload but the last must be at least this
 
