@@ -89,13 +89,15 @@ apply: init ## apply exactly the plan `make plan` saved; refuses a missing or st
 destroy: init ## destroy ENV's resources with the same TFVARS as plan (asks for confirmation)
 	$(TF) destroy $(TF_VAR_ARGS) $(TF_ARGS)
 
+# Terraform is formatted and checked in the root, modules/ and examples/: never in build/, where tests keep
+# scratch copies and generated files.
 fmt: venv $(TF_CLI_CONFIG) ## format Terraform and Python
-	$(TF) fmt -recursive
+	$(TF) fmt . && $(TF) fmt -recursive modules && $(TF) fmt -recursive examples
 	$(VENV)/bin/ruff format lambda_src tests tools
 	$(VENV)/bin/ruff check --fix lambda_src tests tools
 
-fmt-check: $(TF_CLI_CONFIG) ## terraform fmt -check of every .tf and .tftest.hcl
-	$(TF) fmt -check -recursive
+fmt-check: $(TF_CLI_CONFIG) ## terraform fmt -check of every .tf and .tftest.hcl (root, modules/, examples/)
+	$(TF) fmt -check . && $(TF) fmt -check -recursive modules && $(TF) fmt -check -recursive examples
 
 validate: venv ## terraform validate of the root and every module, in scratch copies
 	$(PY) -m tools.terraform.validate

@@ -61,7 +61,8 @@ def test_make_init_without_a_mirror_says_where_providers_come_from_and_what_to_d
     tfwork.copy_configuration(ROOT, work)
     shutil.copy2(ROOT / "Makefile", work / "Makefile")
     shutil.copytree(ROOT / "tools", work / "tools", ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "requirements-dev.txt").write_text((ROOT / "requirements-dev.txt").read_text())
+    for name in ("requirements-dev.txt", "pyproject.toml"):  # what the venv target depends on
+        shutil.copy2(ROOT / name, work / name)
     venv = ROOT / ".venv"
     env = {**os.environ, "TF_PLUGIN_MIRROR": str(tmp_path / "no-mirror-here")}
     env.pop("TF_CLI_CONFIG_FILE", None)

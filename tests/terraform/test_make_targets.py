@@ -77,7 +77,8 @@ def test_apply_refuses_a_missing_plan_and_a_stale_one(tmp_path: Path) -> None:
     tfwork.copy_configuration(ROOT, work)
     shutil.copy2(ROOT / "Makefile", work / "Makefile")
     shutil.copytree(ROOT / "tools", work / "tools", ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "requirements-dev.txt").write_text((ROOT / "requirements-dev.txt").read_text())
+    for name in ("requirements-dev.txt", "pyproject.toml"):  # what the venv target depends on
+        shutil.copy2(ROOT / name, work / name)
 
     missing = make("apply", "ENV=ci", cwd=work)
     assert missing.returncode != 0

@@ -73,8 +73,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def healthy(endpoint: str, timeout: float = 2.0, ca_bundle: str | None = None) -> bool:
-    """True when a moto server answers its management API at `endpoint`.
+def healthy(endpoint: str, timeout: float = 2.0, ca_bundle: str | None = None, pid: int | None = None) -> bool:
+    """True when a moto server answers its management API at `endpoint` (and, given `pid`, it is that process).
+
+    With `pid`, only the local AWS started as that process counts: two callers can pick the same free port, and the
+    one whose server then fails to bind it must not take the other's server for its own (two test workers would
+    then share one AWS, and each would see the other's resources).
 
     /moto-api/config, not /moto-api/data.json: data.json serialises every model and answers 500 as soon as a
     Lambda function exists (the model's docker client property raises without Docker), which made a running
@@ -87,7 +91,8 @@ def healthy(endpoint: str, timeout: float = 2.0, ca_bundle: str | None = None) -
         context = ssl.create_default_context(cafile=ca_bundle)
     try:
         with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=timeout, context=context) as response:
-            return response.status in (200, 201)
+            ours = pid is None or response.headers.get("X-Local-Aws-Pid") == str(pid)
+            return response.status in (200, 201) and ours
     except (urllib.error.URLError, OSError):
         return False
 
@@ -105,7 +110,7 @@ def running(state_dir: Path = DEFAULT_STATE_DIR) -> Server | None:
     server = Server(
         pid=int(data["pid"]), port=int(data["port"]), scheme=data.get("scheme", "http"), ca_bundle=data.get("ca_bundle")
     )
-    if _alive(server.pid) and healthy(server.endpoint, ca_bundle=server.ca_bundle):
+    if _alive(server.pid) and healthy(server.endpoint, ca_bundle=server.ca_bundle, pid=server.pid):
         return server
     return None
 
@@ -160,7 +165,7 @@ def start(
         recorded = False
         try:
             while time.monotonic() < deadline and process.poll() is None:
-                if healthy(server.endpoint, timeout=0.5, ca_bundle=ca_bundle):
+                if healthy(server.endpoint, timeout=0.5, ca_bundle=ca_bundle, pid=process.pid):
                     record = {"pid": server.pid, "port": server.port, "scheme": server.scheme, "ca_bundle": ca_bundle}
                     _server_file(state_dir).write_text(json.dumps(record))
                     recorded = True

@@ -58,6 +58,7 @@ from tools.emulator import trace as trace_module
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ACCOUNT = "123456789012"
+PID_HEADER = "X-Local-Aws-Pid"
 DEFAULT_REGION = "eu-west-1"
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB, request and response (Lambda quotas)
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # 1 MB since 2025 (was 256 KB): API_Invoke documentation
@@ -251,6 +252,12 @@ class Emulator:
             "access_key": credential.group("key") if credential else None,
             "region": credential.group("region") if credential else DEFAULT_REGION,
         }
+        if path == "/moto-api/config":  # the health check: say which process answers (see local_aws.healthy)
+
+            def start_with_pid(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                return start_response(status, [*headers, (PID_HEADER, str(os.getpid()))], exc_info)
+
+            return self.moto(environ, start_with_pid)
         try:
             if method == "POST" and (match := INVOKE_PATH.match(path)):
                 return self.invoke(environ, start_response, unquote(match.group("name")))
