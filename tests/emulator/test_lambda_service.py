@@ -22,7 +22,6 @@ from botocore.exceptions import ClientError
 
 from tests.emulator.conftest import FUNCTION, QUEUE, Probe
 from tools.emulator import cpu_share, journal, local_aws, local_lambda, server
-from tools.terraform import tfwork
 
 RECORDS = {"Records": [{"s3": {"object": {"key": "incoming/api/a.csv"}}}]}
 
@@ -161,22 +160,6 @@ def test_with_recursion_allowed_the_chain_goes_on(probe: Probe, restore: None) -
     assert [r.status for r in chain] == ["succeeded"] * 18
     with pytest.raises(ClientError, match="ValidationException"):
         functions.put_function_recursion_config(FunctionName=FUNCTION, RecursiveLoop="Sometimes")
-
-
-@pytest.mark.terraform
-def test_terraform_applies_and_destroys_a_recursion_config(probe: Probe, tmp_path: Path) -> None:
-    (tmp_path / "main.tf").write_text(
-        'resource "aws_lambda_function_recursion_config" "this" {\n'
-        f'  function_name  = "{FUNCTION}"\n  recursive_loop = "Allow"\n}}\n'
-    )
-    (tmp_path / "provider.tf").write_text(tfwork.local_provider(probe.endpoint))
-    env = tfwork.terraform_env()
-    for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
-        tfwork.terraform(args, tmp_path, env=env, capture=True)
-    functions = probe.client("lambda")
-    assert functions.get_function_recursion_config(FunctionName=FUNCTION)["RecursiveLoop"] == "Allow"
-    tfwork.terraform(["destroy", "-auto-approve", "-input=false"], tmp_path, env=env, capture=True)
-    assert functions.get_function_recursion_config(FunctionName=FUNCTION)["RecursiveLoop"] == "Terminate"
 
 
 # ------------------------------------------------------------------------------------- concurrency

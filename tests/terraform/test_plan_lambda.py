@@ -1,7 +1,9 @@
 """Plan of modules/lambda on its own: the function, its least-privilege role, its logs, retries and trigger.
 
 The non-default knobs (S3 artifact, customer managed key, suffix filters, reserved concurrency) are checked in
-the root's production plan (test_plan_root), which also proves the root passes them through.
+the root's production plan (test_plan_root), which also proves the root passes them through. Variants that only
+change one input (log levels, outcome events off or with another source, suffix filter ids, an S3 package without
+a version) are planned offline by the module's own `terraform test` (modules/lambda/tests), in seconds.
 """
 
 from __future__ import annotations
@@ -114,20 +116,6 @@ def test_the_function_logs_json_to_its_own_log_group_kept_7_days(plan: Plan) -> 
     assert (group["name"], group["retention_in_days"]) == (LOG_GROUP, 7)
 
 
-@pytest.mark.parametrize(
-    ("log_level", "application_log_level"),
-    [("INFO", "INFO"), ("DEBUG", "DEBUG"), ("debug", "DEBUG"), ("WARNING", "INFO"), ("CRITICAL", "INFO")],
-)
-def test_debug_lines_reach_cloudwatch_and_no_filter_drops_the_unlevelled_emf_lines(
-    module: Workdir, log_level: str, application_log_level: str
-) -> None:
-    # Lambda reads a line without a level (an EMF document) as INFO: a filter above INFO would drop the metrics.
-    function = module.plan(**INPUTS, **LOCAL_PACKAGE, log_level=log_level)["aws_lambda_function.this"]
-
-    assert function["logging_config"][0]["application_log_level"] == application_log_level
-    assert function["environment"][0]["variables"]["LOG_LEVEL"] == log_level.upper()
-
-
 # --- resumable processing ---
 
 
@@ -191,22 +179,6 @@ def test_outcome_events_may_only_carry_this_environments_source(plan: Plan) -> N
     }
 
 
-def test_without_outcome_events_the_role_may_not_put_events(module: Workdir) -> None:
-    disabled = module.plan(**INPUTS, **LOCAL_PACKAGE, outcome_events_enabled=False)
-
-    assert "PublishOutcomeEvents" not in statements(disabled)
-    assert disabled["aws_lambda_function.this"]["environment"][0]["variables"]["OUTCOME_EVENTS"] == "off"
-
-
-def test_a_custom_outcome_event_source_is_the_one_the_role_allows(module: Workdir) -> None:
-    custom = module.plan(**INPUTS, **LOCAL_PACKAGE, outcome_event_source="acme.shipments")
-
-    assert custom["aws_lambda_function.this"]["environment"][0]["variables"]["OUTCOME_EVENT_SOURCE"] == "acme.shipments"
-    assert statements(custom)["PublishOutcomeEvents"]["Condition"] == {
-        "StringEquals": {"events:source": "acme.shipments"}
-    }
-
-
 def test_no_statement_uses_a_wildcard_action_or_resource(plan: Plan) -> None:
     for statement in statements(plan).values():
         assert not any("*" in action for action in as_set(statement["Action"])), statement
@@ -261,17 +233,6 @@ def test_by_default_every_new_object_under_incoming_triggers_the_function(plan: 
     assert [
         (f["id"], f["events"], f["filter_prefix"], f["filter_suffix"]) for f in notification["lambda_function"]
     ] == [(f"shipment-processor-{ENV}", ["s3:ObjectCreated:*"], "incoming/", None)]
-
-
-def test_each_suffix_filter_has_a_stable_id_so_plans_never_reorder_them(module: Workdir) -> None:
-    suffixes = [".jsonl", ".csv", ".csv.gz"]
-    notification = module.plan(**INPUTS, **LOCAL_PACKAGE, notification_suffixes=suffixes)[
-        "aws_s3_bucket_notification.this"
-    ]
-
-    assert {f["id"]: f["filter_suffix"] for f in notification["lambda_function"]} == {
-        f"shipment-processor-{ENV}{suffix}": suffix for suffix in suffixes
-    }
 
 
 def test_rejects_reports_can_never_trigger_the_function(plan: Plan) -> None:
@@ -334,10 +295,3 @@ BAD_WIRING = {
 )
 def test_wiring_that_cannot_work_fails_the_plan(module: Workdir, message: str) -> None:
     assert message in module.plan_error(**INPUTS, **BAD_WIRING)
-
-
-def test_an_s3_package_without_an_object_version_is_refused(module: Workdir) -> None:
-    # Lambda fetches the zip again only when bucket, key or version changes: re-uploading one key never redeploys.
-    error = module.plan_error(**INPUTS, package_s3={"bucket": "artifacts", "key": "p.zip", "version": ""})
-
-    assert "package_s3.version must be the S3 object version of the uploaded zip" in error

@@ -237,18 +237,9 @@ def test_rejects_reports_expire_after_90_days_and_temporary_report_parts_after_2
     assert {rule["status"] for rule in rules.values()} == {"Enabled"}
 
 
-def test_uploaded_files_are_kept_unless_an_incoming_expiry_is_set(plan: Plan, module: Workdir) -> None:
+def test_uploaded_files_are_kept_by_default(plan: Plan) -> None:
+    # an incoming_expiration_days rule, and name_prefix, are planned by the module's own terraform test
     assert "expire-incoming-files" not in lifecycle_rules(plan)
-
-    rules = lifecycle_rules(module.plan(**BASE, incoming_expiration_days=400))
-    assert rules["expire-incoming-files"]["filter"][0]["prefix"] == "incoming/"
-    assert rules["expire-incoming-files"]["expiration"][0]["days"] == 400
-
-
-def test_a_name_prefix_renames_the_bucket(module: Workdir) -> None:
-    renamed = module.plan(**BASE, name_prefix="parcels")
-
-    assert renamed["aws_s3_bucket.this"]["bucket"] == f"parcels-files-{ACCOUNT_ID}-{REGION}-{ENV}"
 
 
 # One refused plan holds every bad shipper; terraform reports each broken rule with the names that broke it.

@@ -1,4 +1,4 @@
-"""50 000-record files of every multi-record format, end to end through the handler and moto.
+"""20 000-record files of every multi-record format, end to end through the handler and moto.
 
 These are scale and throughput tests, so coverage tracing is off for them (``no_cover``): under the tracer moto
 runs 3-4 times slower, which would distort the measured rate and dominate the suite's runtime. Every line they
@@ -15,7 +15,8 @@ import pytest
 
 from .support import World, as_csv, as_json_array, as_ndjson, gz, record
 
-COUNT = 50_000
+COUNT = 20_000  # across invocations at Lambda's CPU share: tests/integration (12k records), make bench (300k)
+BAD = COUNT // 5_000
 
 
 def big_rows() -> list[dict[str, Any]]:
@@ -34,7 +35,7 @@ def big_rows() -> list[dict[str, Any]]:
         ("json_array", "incoming/bulk/day.json", as_json_array),
     ],
 )
-def test_50000_record_file_is_fully_stored(
+def test_a_20000_record_file_is_fully_stored(
     world: World,
     capsys: pytest.CaptureFixture[str],
     fmt: str,
@@ -53,7 +54,7 @@ def test_50000_record_file_is_fully_stored(
 
     assert result.status == "PARTIAL"
     assert result.item["format"] == fmt
-    assert (result.item["records_accepted"], result.item["records_rejected"]) == (COUNT - 10, 10)
+    assert (result.item["records_accepted"], result.item["records_rejected"]) == (COUNT - BAD, BAD)
     assert {event["shipment_id"] for event in result.events} == {f"BIG-{n:06d}" for n in range(COUNT) if n % 5_000}
     assert [line.get("line", line.get("index")) for line in result.rejects][:2] in ([2, 5002], [1, 5001], [0, 5000])
     with capsys.disabled():  # a measurement, not an assertion: the machine may be shared

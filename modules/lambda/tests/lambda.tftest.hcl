@@ -109,8 +109,29 @@ run "debug_reaches_cloudwatch_and_warning_keeps_the_metrics" {
     error_message = "DEBUG must lower the application log level"
   }
   assert {
+    condition     = aws_lambda_function.this.environment[0].variables["LOG_LEVEL"] == "DEBUG"
+    error_message = "the handler gets the level it is given"
+  }
+  assert {
     condition     = !contains([for s in data.aws_iam_policy_document.permissions.statement : s.sid], "PublishOutcomeEvents")
     error_message = "no events:PutEvents without outcome events"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["OUTCOME_EVENTS"] == "off"
+    error_message = "the handler must know outcome events are off"
+  }
+}
+
+run "a_lower_case_level_is_the_same_level" {
+  command = plan
+
+  variables {
+    log_level = "debug"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].application_log_level == "DEBUG" && aws_lambda_function.this.environment[0].variables["LOG_LEVEL"] == "DEBUG"
+    error_message = "debug is DEBUG, for Lambda and for the handler"
   }
 }
 
@@ -124,6 +145,53 @@ run "a_warning_level_never_filters_above_info" {
   assert {
     condition     = aws_lambda_function.this.logging_config[0].application_log_level == "INFO"
     error_message = "un-levelled EMF lines count as INFO: the filter must not rise above it"
+  }
+}
+
+run "a_critical_level_never_filters_above_info_either" {
+  command = plan
+
+  variables {
+    log_level = "CRITICAL"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].application_log_level == "INFO" && aws_lambda_function.this.environment[0].variables["LOG_LEVEL"] == "CRITICAL"
+    error_message = "the handler filters at CRITICAL; Lambda's filter stays at INFO so the EMF lines survive"
+  }
+}
+
+run "a_custom_outcome_event_source_is_the_one_the_role_allows" {
+  command = plan
+
+  variables {
+    outcome_event_source = "acme.shipments"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["OUTCOME_EVENT_SOURCE"] == "acme.shipments"
+    error_message = "the handler puts events with the configured source"
+  }
+  assert {
+    condition     = toset(flatten([for s in data.aws_iam_policy_document.permissions.statement : [for c in s.condition : concat([c.test, c.variable], tolist(c.values))] if s.sid == "PublishOutcomeEvents"])) == toset(["StringEquals", "events:source", "acme.shipments"])
+    error_message = "the role may put events with that source only"
+  }
+}
+
+run "each_suffix_filter_has_a_stable_id_so_plans_never_reorder_them" {
+  command = plan
+
+  variables {
+    notification_suffixes = [".jsonl", ".csv", ".csv.gz"]
+  }
+
+  assert {
+    condition = { for f in aws_s3_bucket_notification.this.lambda_function : f.id => f.filter_suffix } == {
+      "shipment-processor-qa7.jsonl"  = ".jsonl"
+      "shipment-processor-qa7.csv"    = ".csv"
+      "shipment-processor-qa7.csv.gz" = ".csv.gz"
+    }
+    error_message = "one filter per suffix, its id the function name and the suffix"
   }
 }
 

@@ -94,3 +94,38 @@ run "path_unsafe_shipper_names_are_refused" {
 
   expect_failures = [var.shipper_principals]
 }
+
+run "uploaded_files_are_kept_by_default" {
+  command = plan
+
+  assert {
+    condition     = !contains([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.id], "expire-incoming-files")
+    error_message = "no expiry of uploads unless one is asked for"
+  }
+}
+
+run "an_incoming_expiry_expires_uploads_under_incoming_only" {
+  command = plan
+
+  variables {
+    incoming_expiration_days = 400
+  }
+
+  assert {
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.this.rule : [r.filter[0].prefix, r.expiration[0].days] if r.id == "expire-incoming-files"]) == ["incoming/", 400]
+    error_message = "uploads under incoming/ expire after the days given"
+  }
+}
+
+run "a_name_prefix_renames_the_bucket" {
+  command = plan
+
+  variables {
+    name_prefix = "parcels"
+  }
+
+  assert {
+    condition     = aws_s3_bucket.this.bucket == "parcels-files-123456789012-eu-west-1-qa7"
+    error_message = "the prefix replaces shipment in the bucket name"
+  }
+}
