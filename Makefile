@@ -22,6 +22,8 @@ TF_ARGS       ?=
 TF_APPLY_ARGS ?=
 # make local-up LOCAL_ARGS=--tls: HTTPS with a self-signed certificate (clients set AWS_CA_BUNDLE, printed by up)
 LOCAL_ARGS    ?=
+BENCH_ARGS    ?=
+WRITE_PATH_ARGS ?=
 # pytest-xdist workers: whole files go to one worker (apply tests run in file order). Terraform and moto spend
 # much of their time in provider waiters: measured here, 3 workers 365 s vs 2 workers 417 s on 2 cores.
 TEST_WORKERS  ?= 3
@@ -136,8 +138,12 @@ quickstart: venv ## run the README's quick start (make demo, twice) in a scratch
 	mkdir -p $(BUILD)/tmp
 	QUICKSTART=1 TMPDIR=$(abspath $(BUILD))/tmp $(VENV)/bin/pytest -p no:cacheprovider tests/integration/test_quickstart.py
 
-bench: venv ## speed and memory vs baselines, as ratios (< 10 min; inputs cached in build/bench/); table -> build/bench.md
+# Two tables, each measured in one run: the pipeline (parse, memory, store, end to end, cold path) and the write path
+# (CPU per stored record, direct vs the SDK client, and records stored at Lambda's CPU share; needs root for the
+# cgroup). BENCH_ARGS / WRITE_PATH_ARGS pass options to each (e.g. WRITE_PATH_ARGS=--quick).
+bench: venv ## speed and memory vs baselines, as ratios; tables -> build/bench.md, build/bench-write-path.md
 	$(PY) -m tools.bench $(BENCH_ARGS)
+	$(PY) -m tools.bench.write_path $(WRITE_PATH_ARGS)
 
 clean: ## remove build outputs (not the virtualenvs)
 	rm -rf $(BUILD) .pytest_cache .coverage

@@ -28,7 +28,7 @@ from typing import Any
 import boto3.s3.transfer
 import pytest
 
-from tests.integration.conftest import ENVIRONMENT, Stack
+from tests.integration.conftest import ENVIRONMENT, ROOT, Stack
 from tools.emulator import cli, journal, local_lambda, local_report, metric_math
 from tools.samples import sample_data
 
@@ -557,3 +557,104 @@ def test_a_file_larger_than_one_invocation_continues_in_new_ones_and_ends_exact(
     assert len(lines) == 1_200 and json.loads(lines[0])["line"] == 9 and json.loads(lines[-1])["line"] == 11_999
     sample = [f"LONG-{n}" for n in range(0, 12_000, 997) if n % 10 != 7]
     assert {e["shipment_id"] for e in _stored(stack, sample)} == set(sample)
+
+
+# ------------------------------------------------------------------------------------- the operator's CLI
+# The console script itself, as an operator runs it, against the applied root on the local AWS.
+
+
+def ops(stack: Stack, *args: str) -> tuple[int, Any]:
+    """`shipment-ops --local ... --json`: exit code and the parsed JSON it printed."""
+    state_dir = stack.deployment.workdir.parent  # where the local deploy recorded deployment.json
+    command = [sys.executable, "-m", "tools.ops", "--local", "--state-dir", str(state_dir), *args, "--json"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_a_failed_file_is_replayed_by_the_operator_after_the_fix_and_ends_exact(stack: Stack) -> None:
+    stack.drain_failure_queue()
+    key = "incoming/acme-logistics/replayed.csv"
+    body = b"shipment_id,status,timestamp\r\nOPS-1,CREATED,2025-06-02T10:00:00Z\r\nOPS-2,LOST,2025-06-02T10:00:00Z\r\n"
+    with deployed_code(stack, "raises"):  # the bug
+        version = stack.client("s3").put_object(Bucket=stack.outputs["bucket_name"], Key=key, Body=body)["VersionId"]
+        (record,) = stack.journal.wait_for_object(stack.outputs["bucket_name"], key, version, timeout_s=120)
+        assert [a["outcome"] for a in record.attempts] == ["error"] * 3
+    # the fix is deployed (deployed_code restored the real package); the event waits in the failure queue
+
+    _, planned = ops(stack, "replay", "--dry-run")
+    assert [r["outcome"] for r in planned] == ["would replay"]
+    _, replayed = ops(stack, "replay")
+
+    assert [r["outcome"] for r in replayed] == ["replayed"]
+    assert stack.drain_failure_queue() == []
+    _, shown = ops(stack, "file", key)
+    item = shown["item"]
+    assert (item["processing_status"], item["records_total"], item["records_accepted"], item["records_rejected"]) == (
+        "PARTIAL", 2, 1, 1)  # fmt: skip
+    assert shown["rejects"]["address"].startswith(f"s3://{stack.outputs['bucket_name']}/rejected/{key}.")
+    _, listed = ops(stack, "files", "--shipper", "acme-logistics", "--outcome", "PARTIAL", "--since", "1h")
+    assert key in [f["filename"] for f in listed]
+    _, history = ops(stack, "shipment", "OPS-1")
+    assert [e["status"] for e in history] == ["CREATED"]
+
+
+def test_reprocess_by_the_operator_records_a_second_attempt_and_doubles_nothing(stack: Stack) -> None:
+    key = "incoming/acme-logistics/reprocessed.csv"
+    body = b"shipment_id,status,timestamp\r\nREPRO-1,CREATED,2025-06-02T10:00:00Z\r\n"
+    version = stack.client("s3").put_object(Bucket=stack.outputs["bucket_name"], Key=key, Body=body)["VersionId"]
+    stack.journal.wait_for_object(stack.outputs["bucket_name"], key, version, timeout_s=120)
+    _, before = ops(stack, "shipment", "REPRO-1")
+
+    code, _ = ops(stack, "reprocess", key)
+
+    assert code == 0
+    _, shown = ops(stack, "file", key)
+    item = shown["item"]
+    assert (item["processing_status"], item["attempt"], item["records_accepted"]) == ("SUCCESS", 2, 1)
+    assert [a["attempt"] for a in item["previous_attempts"]] == [1]
+    _, after = ops(stack, "shipment", "REPRO-1")
+    assert len(before) == len(after) == 1, "the update is rewritten, not added"
+
+
+def test_the_operator_sees_alarms_and_the_function_log(stack: Stack) -> None:
+    _upload_small(stack, "incoming/acme-logistics/logged.csv")
+
+    _, alarms = ops(stack, "alarms")
+    _, lines = ops(stack, "logs", "--since", "30m", "--filter", '"file processed"')
+
+    assert {a["name"] for a in alarms} == {v for k, v in stack.outputs.items() if k.endswith("_alarm_name")}
+    assert all(a["state"] in ("OK", "ALARM", "INSUFFICIENT_DATA") for a in alarms)
+    assert any("incoming/acme-logistics/logged.csv" in line["message"] for line in lines)
+
+
+# ------------------------------------------------------------------------------------- the outcome event
+
+
+def test_each_finished_file_puts_one_outcome_event_that_a_rule_delivers_to_sqs(stack: Stack) -> None:
+    sqs, rules = stack.client("sqs"), stack.client("events")
+    queue = sqs.create_queue(QueueName="outcome-subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": [stack.outputs["outcome_event_source"]], "detail-type": ["Shipment File Processed"]}
+    rules.put_rule(Name="shipment-outcomes", EventPattern=json.dumps(pattern))
+    rules.put_targets(Rule="shipment-outcomes", Targets=[{"Id": "subscriber", "Arn": queue_arn}])
+    key = "incoming/acme-logistics/announced.csv"
+
+    bucket = stack.outputs["bucket_name"]
+    versions = {}
+    for name in (key, "incoming/acme-logistics/announced-too.csv"):
+        versions[name] = stack.client("s3").put_object(Bucket=bucket, Key=name, Body=SMALL_CSV)["VersionId"]
+    for name, version in versions.items():
+        stack.journal.wait_for_object(bucket, name, version, timeout_s=120)
+
+    received = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(received) < 2:
+        batch = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        received += [json.loads(m["Body"]) for m in batch]
+    mine = [e for e in received if e["detail"]["key"] == key]
+    assert len(mine) == 1, received
+    assert len([e for e in received if e["detail"]["key"] == "incoming/acme-logistics/announced-too.csv"]) == 1
+    detail = mine[0]["detail"]
+    assert (detail["outcome"], detail["shipper"], detail["records_total"]) == ("SUCCESS", "acme-logistics", 1)
+    assert detail["version_id"] == versions[key] and mine[0]["detail-type"] == "Shipment File Processed"
