@@ -184,7 +184,14 @@ class CpuLimiter:
         with self._lock:
             name = f"{os.getpid()}-{next(self._counter)}"
         group = self.controller.root / PARENT / name
-        group.mkdir()
+        for _try in range(5):
+            try:  # another runtime that just closed may have removed the (then empty) shared parent
+                group.mkdir(parents=True)
+                break
+            except FileNotFoundError:
+                continue
+        else:
+            group.mkdir(parents=True)  # still racing after five tries: let the error say so
         limit = AttemptLimit("cgroup", share, group, self.controller)
         limit.set_share(max(share, INIT_CPUS))  # the init phase: see the module docstring
         return limit

@@ -656,7 +656,6 @@ class LocalLambda:
             watch = _Watch(process.pid, spec, limit)
             status, usage = watch.run(control)
             self._active.discard(process.pid)
-            watch.exited(usage.ru_maxrss / 1024)  # Linux reports ru_maxrss in KiB
             process.returncode = os.waitstatus_to_exitcode(status)
             _kill_group(process.pid)  # anything the handler left running in the background
             for reader in readers:
@@ -818,17 +817,6 @@ class _Watch:
             elif self.final is not None and time.monotonic() > self._deadline():
                 _kill_group(self.pid)
             time.sleep(POLL_INTERVAL_S)
-
-    def exited(self, max_rss_mb: float) -> None:
-        """The process is gone: its kernel-measured peak counts even where the 10 ms poll missed it.
-
-        On a loaded host the poller can be starved while the handler allocates; Lambda's memory cgroup is not, so a
-        peak above MemorySize is an out-of-memory stop whatever the process did after it.
-        """
-        self.peak_rss_mb = max(self.peak_rss_mb, max_rss_mb)
-        if self.killed_for is None and self.peak_rss_mb > self.spec.memory_mb:
-            self.killed_for = "out_of_memory"
-            self.finished = self.finished or time.monotonic()
 
     def attempt(self, number: int, request_id: str, returncode: int, log_stream: str) -> Attempt:
         end = self.finished or time.monotonic()
