@@ -262,9 +262,9 @@ def test_a_key_with_unicode_and_plus_is_decoded_as_uploaded(stack: Stack, tmp_pa
 # ---------------------------------------------------------------------------------------------- failures
 
 
-def _upload_small(stack: Stack, key: str) -> journal.Record:
+def _upload_small(stack: Stack, key: str, body: bytes = SMALL_CSV) -> journal.Record:
     """PutObject of a small CSV; the one invocation its event caused, once finished."""
-    version = stack.client("s3").put_object(Bucket=stack.outputs["bucket_name"], Key=key, Body=SMALL_CSV)["VersionId"]
+    version = stack.client("s3").put_object(Bucket=stack.outputs["bucket_name"], Key=key, Body=body)["VersionId"]
     (record,) = stack.journal.wait_for_object(stack.outputs["bucket_name"], key, version, timeout_s=120)
     return record
 
@@ -577,8 +577,7 @@ def test_a_failed_file_is_replayed_by_the_operator_after_the_fix_and_ends_exact(
     key = "incoming/acme-logistics/replayed.csv"
     body = b"shipment_id,status,timestamp\r\nOPS-1,CREATED,2025-06-02T10:00:00Z\r\nOPS-2,LOST,2025-06-02T10:00:00Z\r\n"
     with deployed_code(stack, "raises"):  # the bug
-        version = stack.client("s3").put_object(Bucket=stack.outputs["bucket_name"], Key=key, Body=body)["VersionId"]
-        (record,) = stack.journal.wait_for_object(stack.outputs["bucket_name"], key, version, timeout_s=120)
+        record = _upload_small(stack, key, body)
         assert [a["outcome"] for a in record.attempts] == ["error"] * 3
     # the fix is deployed (deployed_code restored the real package); the event waits in the failure queue
 
@@ -602,8 +601,7 @@ def test_a_failed_file_is_replayed_by_the_operator_after_the_fix_and_ends_exact(
 def test_reprocess_by_the_operator_records_a_second_attempt_and_doubles_nothing(stack: Stack) -> None:
     key = "incoming/acme-logistics/reprocessed.csv"
     body = b"shipment_id,status,timestamp\r\nREPRO-1,CREATED,2025-06-02T10:00:00Z\r\n"
-    version = stack.client("s3").put_object(Bucket=stack.outputs["bucket_name"], Key=key, Body=body)["VersionId"]
-    stack.journal.wait_for_object(stack.outputs["bucket_name"], key, version, timeout_s=120)
+    _upload_small(stack, key, body)
     _, before = ops(stack, "shipment", "REPRO-1")
 
     code, _ = ops(stack, "reprocess", key)

@@ -184,14 +184,13 @@ class CpuLimiter:
         with self._lock:
             name = f"{os.getpid()}-{next(self._counter)}"
         group = self.controller.root / PARENT / name
-        for _try in range(5):
+        for tries_left in reversed(range(5)):
             try:  # another runtime that just closed may have removed the (then empty) shared parent
                 group.mkdir(parents=True)
                 break
             except FileNotFoundError:
-                continue
-        else:
-            group.mkdir(parents=True)  # still racing after five tries: let the error say so
+                if not tries_left:
+                    raise
         limit = AttemptLimit("cgroup", share, group, self.controller)
         limit.set_share(max(share, INIT_CPUS))  # the init phase: see the module docstring
         return limit

@@ -57,6 +57,9 @@ class Server:
         return env
 
 
+PID_HEADER = "X-Local-Aws-Pid"  # the local AWS names its process on the health check (see healthy)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -91,7 +94,7 @@ def healthy(endpoint: str, timeout: float = 2.0, ca_bundle: str | None = None, p
         context = ssl.create_default_context(cafile=ca_bundle)
     try:
         with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=timeout, context=context) as response:
-            ours = pid is None or response.headers.get("X-Local-Aws-Pid") == str(pid)
+            ours = pid is None or response.headers.get(PID_HEADER) == str(pid)
             return response.status in (200, 201) and ours
     except (urllib.error.URLError, OSError):
         return False

@@ -55,10 +55,10 @@ from urllib.parse import parse_qs, quote_plus, unquote, urlparse
 from tools.emulator import journal as journal_module
 from tools.emulator import moto_fixes
 from tools.emulator import trace as trace_module
+from tools.emulator.local_aws import PID_HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ACCOUNT = "123456789012"
-PID_HEADER = "X-Local-Aws-Pid"
 DEFAULT_REGION = "eu-west-1"
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB, request and response (Lambda quotas)
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # 1 MB since 2025 (was 256 KB): API_Invoke documentation
