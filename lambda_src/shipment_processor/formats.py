@@ -27,7 +27,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .config import Limits
 from .validation import JsonObject, NonFiniteNumber
@@ -76,9 +76,8 @@ class JsonNumber(str):
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """One record as read from the file, before validation."""
+class RawRecord(NamedTuple):
+    """One record as read from the file, before validation (a NamedTuple: one is built per record)."""
 
     ref: RecordRef
     pairs: Sequence[tuple[str, object]] | None

@@ -10,8 +10,8 @@ This is the function a benchmark or another runtime can drive directly::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from .config import Limits
 from .formats import (
@@ -40,16 +40,14 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A record that passed validation, normalised and ready to store."""
+class Accepted(NamedTuple):
+    """A record that passed validation, normalised and ready to store (a NamedTuple: one is built per record)."""
 
     ref: RecordRef
     update: ShipmentUpdate
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A record that did not pass, with the reason and its raw text (at most 1 KB) for the rejects report."""
 
     ref: RecordRef
