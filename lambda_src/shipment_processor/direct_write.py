@@ -164,13 +164,19 @@ class _Connection:
         self._buffer = bytearray()
         self.idle_since = 0.0
 
-    def exchange(self, request: bytes) -> _Response:
-        """Send one request and read its whole response (interim 1xx responses are skipped)."""
+    def send(self, request: bytes) -> None:
+        """Send one whole request."""
         self._sock.sendall(request)
+
+    def receive(self) -> _Response:
+        """Read the whole response to the request sent (interim 1xx responses are skipped)."""
         while True:
             response = self._read_response()
             if response.status >= 200:
                 return response
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
 
     def dropped(self) -> bool:
         """True when an idle connection has become readable: the server closed it (or sent something unasked)."""
@@ -346,13 +352,39 @@ class DirectTransport:
         Raises RetryableWriteError when the attempt may be repeated, ClientError for any other error response,
         ItemTooLargeError for a body over DynamoDB's request limit.
         """
+        return self.finish(self.begin(table, requests))
+
+    def begin(self, table: str, requests: list[str]) -> Exchange:
+        """Send one BatchWriteItem attempt and return at once; :meth:`finish` reads its answer.
+
+        Raises RetryableWriteError when no connection could be made or the request could not be sent,
+        ItemTooLargeError for a body over DynamoDB's request limit.
+        """
         body = f'{{"RequestItems":{{{_escape(table)}:[{",".join(requests)}]}}}}'.encode("ascii")
         if len(body) > MAX_REQUEST_BYTES:
             raise ItemTooLargeError(
                 f"a BatchWriteItem request of {len(requests)} items is {len(body)} bytes; the limit is "
                 f"{MAX_REQUEST_BYTES}"
             )
-        response = self._send(self.signed(body))
+        request = self.signed(body)
+        connection = self._checkout()
+        try:
+            connection.send(request)
+        except OSError as exc:  # reset or closed before the request was out
+            connection.close()
+            raise RetryableWriteError(f"connection failed: {exc!r}") from exc
+        return Exchange(connection, table, time.monotonic() + self._timeouts[1])
+
+    def finish(self, exchange: Exchange) -> list[str]:
+        """Read the answer to :meth:`begin`'s request (blocking until it is whole); return the put requests left
+        unprocessed. Raises as :meth:`batch_write` does."""
+        connection, table = exchange.connection, exchange.table
+        try:
+            response = connection.receive()
+        except OSError as exc:  # reset, closed before or during the response, timed out, unreadable response
+            connection.close()
+            raise RetryableWriteError(f"connection failed: {exc!r}") from exc
+        self._checkin(connection, response.keep_alive)
         status, data = response.status, response.body
         checksum = response.headers.get("x-amz-crc32")
         if checksum is not None and str(zlib.crc32(data)) != checksum:
@@ -395,30 +427,44 @@ class DirectTransport:
         for connection in idle:
             connection.close()
 
-    def _send(self, request: bytes) -> _Response:
+    def _checkout(self) -> _Connection:
+        """An idle kept-alive connection that is still open, or a new one."""
         with self._lock:
             connection = self._idle.pop() if self._idle else None
         if connection is not None and connection.idle_since < time.monotonic() - _IDLE_CHECK_S and connection.dropped():
             connection.close()  # closed while idle (e.g. while Lambda was frozen)
             connection = None
         try:
-            connection = connection or _Connection(*self._address, self._context, self._timeouts)
+            return connection or _Connection(*self._address, self._context, self._timeouts)
         except OSError as exc:  # refused, unreachable, timed out, TLS handshake failed
             if isinstance(exc, ssl.SSLCertVerificationError):
                 raise  # a configuration problem: repeating cannot help
             raise RetryableWriteError(f"connection failed: {exc!r}") from exc
-        try:
-            response = connection.exchange(request)
-        except OSError as exc:  # reset, closed before or during the response, timed out, unreadable response
-            connection.close()
-            raise RetryableWriteError(f"connection failed: {exc!r}") from exc
-        if response.keep_alive:
+
+    def _checkin(self, connection: _Connection, keep_alive: bool) -> None:
+        if keep_alive:
             connection.idle_since = time.monotonic()
             with self._lock:
                 self._idle.append(connection)
         else:
             connection.close()
-        return response
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    """One BatchWriteItem request sent on ``connection`` whose answer is not read yet. ``select`` on it works;
+    ``deadline`` (monotonic) is when the answer is overdue (the read timeout)."""
+
+    connection: _Connection
+    table: str
+    deadline: float
+
+    def fileno(self) -> int:
+        return self.connection.fileno()
+
+    def abandon(self) -> None:
+        """Close the connection: the answer is no longer wanted (it can never be taken for another request's)."""
+        self.connection.close()
 
 
 class _SigningRequest:

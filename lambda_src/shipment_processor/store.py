@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 import re
+import select
 import threading
 import time
 from collections import deque
@@ -23,14 +24,14 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from logging import WARNING
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .config import Settings
-from .direct_write import RETRYABLE_ERROR_CODES, DirectTransport, ItemEncoder, RetryableWriteError
+from .direct_write import RETRYABLE_ERROR_CODES, DirectTransport, Exchange, ItemEncoder, RetryableWriteError
 from .formats import RecordRef
 from .logs import log
 from .validation import ShipmentUpdate
@@ -252,25 +253,23 @@ class Store:
 
     # --- events table --------------------------------------------------------------------------------------
 
-    def event_writer(self, source_file: str, source_version: str) -> EventWriter:
+    def event_writer(self, source_file: str, source_version: str) -> EventWriter | PipelinedWriter:
         """A batching, concurrent writer of accepted updates for one file, on the path ``EVENTS_WRITE_PATH`` picks."""
-        return EventWriter(
-            self._events_sink(),
-            source_file,
-            source_version,
-            shards=self.settings.write_concurrency,
-            backoff=self.backoff,
+        table, shards = self.settings.events_table, self.settings.write_concurrency
+        if self.settings.events_write_path == "sdk":
+            sink = SdkEvents(lambda: self.client("dynamodb"), table)
+            return EventWriter(sink, source_file, source_version, shards=shards, backoff=self.backoff)
+        return PipelinedWriter(
+            self.direct_transport(), table, source_file, source_version, shards=shards, backoff=self.backoff
         )
 
-    def _events_sink(self) -> EventSink:
-        table = self.settings.events_table
-        if self.settings.events_write_path == "sdk":
-            return SdkEvents(lambda: self.client("dynamodb"), table)
+    def direct_transport(self) -> DirectTransport:
+        """The process-wide transport of the direct path (one pool of kept-alive connections for every file)."""
         client = self.client("dynamodb")
         with self._lock:
             if self._direct is None:
                 self._direct = DirectTransport.for_client(client, _session().get_credentials())
-            return DirectEvents(self._direct, table)
+            return self._direct
 
 
 class EventSink(Protocol):
@@ -323,23 +322,21 @@ class SdkEvents:
         return list(response.get("UnprocessedItems", {}).get(self.table, []))
 
 
-class DirectEvents:
-    """The default path: item JSON text built once per record, sent by :class:`DirectTransport`."""
+class _AbortsOnError:
+    """A writer used as a context manager: an exception inside the block aborts it (queued batches dropped)."""
 
-    def __init__(self, transport: DirectTransport, table: str) -> None:
-        self._transport, self.table = transport, table
+    def __enter__(self) -> Self:
+        return self
 
-    def encoder(self, source_file: str, source_version: str) -> Callable[[ShipmentUpdate, str, RecordRef], Any]:
-        """Put requests as JSON text."""
-        return ItemEncoder(source_file, source_version)
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            self.abort()
 
-    def send(self, requests: list[Any]) -> list[Any]:
-        """One signed BatchWriteItem over a kept-alive connection."""
-        return self._transport.batch_write(self.table, requests)
+    abort: Callable[[], None]  # each writer's own
 
 
-class EventWriter:
-    """Writes updates with BatchWriteItem, several batches in flight, losing nothing.
+class EventWriter(_AbortsOnError):
+    """The sdk path's writer: BatchWriteItem calls on writer threads, several batches in flight, losing nothing.
 
     Updates are sharded by their key onto single-thread executors, so two updates with the same key are always
     written in file order (the later one wins) while different keys are written concurrently. Within a batch a
@@ -366,13 +363,6 @@ class EventWriter:
         self._pending: list[dict[tuple[str, str], Any]] = [{} for _ in range(shards)]
         self._in_flight: list[deque[Future[int]]] = [deque() for _ in range(shards)]
         self.items_written = 0
-
-    def __enter__(self) -> EventWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is not None:
-            self.abort()
 
     def put(self, update: ShipmentUpdate, ref: RecordRef) -> None:
         """Queue one accepted update; may block while earlier batches of its shard are written."""
@@ -429,6 +419,152 @@ class EventWriter:
                     f"BatchWriteItem to {self._table} still failing after {attempt} attempts ({problem})"
                 ) from cause
             self._backoff.pause(attempt)
+
+
+@dataclass(slots=True)
+class _Shard:
+    """One shard of a :class:`PipelinedWriter`: the batch being filled, full batches waiting, the batch being
+    written (and its attempts) and its request on the wire."""
+
+    pending: dict[tuple[str, str], str]
+    waiting: deque[list[str]]
+    batch: list[str] | None = None
+    count: int = 0
+    attempt: int = 0
+    exchange: Exchange | None = None
+
+
+class PipelinedWriter(_AbortsOnError):
+    """The direct path's writer: BatchWriteItem requests of several shards in flight at once, from one thread.
+
+    The same contract as :class:`EventWriter`: updates are sharded by key, a shard writes its batches one after
+    another (so two updates of one key are stored in file order, the later one winning), a key repeated within a
+    batch keeps its latest update, at most ``max_waiting`` full batches per shard wait, UnprocessedItems and
+    retryable failures are retried with ``backoff`` and a persistent failure raises.
+
+    Why one thread: the requests are sent as soon as a batch is full and their answers are read when ``select``
+    says they have arrived, between two records of the caller. A writer thread per shard costs a thread hand-off
+    and a GIL transfer per batch, which at Lambda's CPU share was the largest cost left after the HTTP client.
+    A backoff pause stops the whole writer (the table is over its capacity: every shard should slow down).
+    """
+
+    def __init__(
+        self,
+        transport: DirectTransport,
+        table: str,
+        source_file: str,
+        source_version: str,
+        *,
+        shards: int,
+        backoff: Backoff,
+        max_waiting: int = 2,
+    ) -> None:
+        self._transport, self._table = transport, table
+        self._encode = ItemEncoder(source_file, source_version)
+        self._backoff, self._max_waiting = backoff, max_waiting
+        self._shards = [_Shard({}, deque()) for _ in range(shards)]
+        self.items_written = 0
+
+    def put(self, update: ShipmentUpdate, ref: RecordRef) -> None:
+        """Queue one accepted update; may block while earlier batches of its shard are written."""
+        event_key = update.event_key
+        key = (update.shipment_id, event_key)
+        shards = self._shards
+        shard = shards[hash(key) % len(shards)]
+        pending = shard.pending
+        pending[key] = self._encode(update, event_key, ref)  # a repeat of a key within the batch replaces it
+        if len(pending) == BATCH_SIZE:
+            shard.waiting.append(list(pending.values()))
+            shard.pending = {}
+            self._service(block=False)
+            while len(shard.waiting) > self._max_waiting:
+                self._service(block=True)
+
+    def close(self) -> int:
+        """Write everything still queued, wait for every answer; return how many items were written."""
+        try:
+            for shard in self._shards:
+                if shard.pending:
+                    shard.waiting.append(list(shard.pending.values()))
+                    shard.pending = {}
+            while any(shard.batch is not None or shard.waiting for shard in self._shards):
+                self._service(block=True)
+        finally:
+            self.abort()
+        return self.items_written
+
+    def abort(self) -> None:
+        """Drop what is queued and close the connections whose answers are outstanding (batches already sent are
+        harmless: writes are keyed)."""
+        for shard in self._shards:
+            if shard.exchange is not None:
+                shard.exchange.abandon()
+            shard.exchange, shard.batch = None, None
+            shard.waiting.clear()
+            shard.pending = {}
+
+    def _service(self, *, block: bool) -> None:
+        """Send every shard's next batch that can go, then read the answers that have arrived; with ``block``,
+        wait for at least one answer (a shard with nothing on the wire is never waited for)."""
+        for shard in self._shards:
+            if shard.exchange is None and (shard.batch is not None or shard.waiting):
+                self._send(shard)
+        # Every shard with a batch now has its request on the wire (a failed send raised or was retried), so
+        # there is always an answer to wait for. A kept connection carries no bytes beyond the last answer it
+        # gave (it is closed otherwise), so select sees every answer.
+        busy = [shard for shard in self._shards if shard.exchange is not None]
+        exchanges = [shard.exchange for shard in busy]
+        timeout = max(0.0, min(e.deadline for e in exchanges) - time.monotonic()) if block else 0.0  # type: ignore[union-attr]
+        ready = set(select.select(exchanges, [], [], timeout)[0])
+        if block and not ready:  # the oldest request's answer is overdue: that attempt failed
+            now = time.monotonic()
+            for shard in [shard for shard in busy if shard.exchange.deadline <= now]:  # type: ignore[union-attr]
+                self._abandon(shard, "no answer within the read timeout")
+            return
+        for shard in busy:
+            if shard.exchange in ready:
+                self._receive(shard)
+
+    def _send(self, shard: _Shard) -> None:
+        if shard.batch is None:
+            shard.batch = shard.waiting.popleft()
+            shard.count, shard.attempt = len(shard.batch), 0
+        while True:
+            try:
+                shard.exchange = self._transport.begin(self._table, shard.batch)
+                return
+            except RetryableWriteError as exc:
+                self._retry(shard, exc.problem, exc.__cause__ or exc)
+
+    def _receive(self, shard: _Shard) -> None:
+        exchange, shard.exchange = shard.exchange, None
+        assert exchange is not None and shard.batch is not None
+        try:
+            unprocessed = self._transport.finish(exchange)
+        except RetryableWriteError as exc:
+            self._retry(shard, exc.problem, exc.__cause__ or exc)
+            return
+        if unprocessed:
+            shard.batch = unprocessed
+            self._retry(shard, f"{len(unprocessed)} unprocessed items", None)
+            return
+        self.items_written += shard.count
+        shard.batch = None
+
+    def _abandon(self, shard: _Shard, problem: str) -> None:
+        assert shard.exchange is not None
+        shard.exchange.abandon()
+        shard.exchange = None
+        self._retry(shard, problem, None)
+
+    def _retry(self, shard: _Shard, problem: str, cause: BaseException | None) -> None:
+        """Count a failed attempt of the shard's batch: raise when it was the last one allowed, else pause."""
+        shard.attempt += 1
+        if shard.attempt >= self._backoff.max_attempts:
+            raise TransientAWSError(
+                f"BatchWriteItem to {self._table} still failing after {shard.attempt} attempts ({problem})"
+            ) from cause
+        self._backoff.pause(shard.attempt)
 
 
 class S3Source:

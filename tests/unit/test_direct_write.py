@@ -40,8 +40,8 @@ from shipment_processor.direct_write import (
 from shipment_processor.handler import ProcessingError, Runtime, handle
 from shipment_processor.store import (
     Backoff,
-    DirectEvents,
     EventWriter,
+    PipelinedWriter,
     SdkEvents,
     Store,
     TransientAWSError,
@@ -101,7 +101,9 @@ class ServerWorld:
             items += [from_dynamodb(item) for item in page["Items"]]
         return {(item["shipment_id"], item["event_key"]): item for item in items}
 
-    def writer(self, store: Store | None = None, source: str = "incoming/acme/direct.csv") -> EventWriter:
+    def writer(
+        self, store: Store | None = None, source: str = "incoming/acme/direct.csv"
+    ) -> EventWriter | PipelinedWriter:
         store = store or Store(self.settings(), backoff=Backoff(sleep=self.sleeps.append, random=lambda: 1.0))
         return store.event_writer(source, "v1")
 
@@ -357,14 +359,66 @@ def test_chunked_and_closing_responses_are_read_whole(server_world: ServerWorld,
         assert len(set(connections)) == 1
 
 
-def test_a_read_timeout_is_retried(server_world: ServerWorld) -> None:
-    transport = DirectTransport(
+def test_every_shard_has_a_request_on_the_wire_at_once_all_sent_from_the_callers_thread(
+    server_world: ServerWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server_world.env["WRITE_CONCURRENCY"] = "4"
+    server_world.endpoint.slow_s = 0.3
+    server_world.endpoint.plan("slow", "slow", "slow", "slow")
+    writer = server_world.writer()
+    assert isinstance(writer, PipelinedWriter)
+    senders: set[int] = set()
+    begin = writer._transport.begin
+
+    def recording_begin(table: str, requests: list[str]) -> Any:
+        senders.add(threading.get_ident())
+        return begin(table, requests)
+
+    monkeypatch.setattr(writer._transport, "begin", recording_begin)
+
+    for n in range(200):
+        writer.put(update(n), ("line", n + 2))
+    assert writer.close() == 200
+
+    first = server_world.endpoint.batch_writes()[:4]
+    assert len({seen.connection for seen in first}) == 4, "four slow answers outstanding on four connections"
+    assert senders == {threading.get_ident()}
+    assert len(server_world.events()) == 200
+
+
+def impatient_transport(server_world: ServerWorld) -> DirectTransport:
+    """A transport to the faulty endpoint that waits at most 0.2 s for an answer."""
+    return DirectTransport(
         endpoint_url=server_world.endpoint.url,
         region=REGION,
         credentials=Credentials("testing", "testing", "testing"),
         user_agent="test",
         read_timeout=0.2,
     )
+
+
+def test_an_answer_overdue_past_the_read_timeout_is_given_up_and_the_batch_sent_again(
+    server_world: ServerWorld,
+) -> None:
+    transport = impatient_transport(server_world)
+    backoff = Backoff(sleep=server_world.sleeps.append, random=lambda: 1.0)
+    writer = PipelinedWriter(
+        transport, server_world.events_table, "incoming/acme/slow.csv", "v1", shards=2, backoff=backoff
+    )
+    server_world.endpoint.slow_s = 0.6
+    server_world.endpoint.plan("slow")
+
+    writer.put(update(1), ("line", 2))
+    assert writer.close() == 1
+
+    first, second = server_world.endpoint.batch_writes()
+    assert first.connection != second.connection, "the connection with an answer outstanding is not reused"
+    assert server_world.sleeps == [0.1]
+    assert len(server_world.events()) == 1
+
+
+def test_a_read_timeout_is_retried(server_world: ServerWorld) -> None:
+    transport = impatient_transport(server_world)
     server_world.endpoint.slow_s = 0.5
     server_world.endpoint.plan("slow")
     encode = ItemEncoder("incoming/acme/slow.csv", "v1")
@@ -537,7 +591,7 @@ def test_if_the_lean_signer_ever_disagrees_botocores_own_signer_is_used(
     writer.put(update(1), ("line", 2))
     writer.close()
 
-    assert writer._sink._transport._signer is SigV4Auth
+    assert writer._transport._signer is SigV4Auth
     assert len(server_world.events()) == 1
     assert _verify_signature(server_world.endpoint.batch_writes()[0], session_secret())
 
@@ -920,6 +974,39 @@ def test_a_refused_connection_is_retryable() -> None:
         _transport(server.url).batch_write("t", [])
 
 
+def test_a_writer_that_cannot_connect_pauses_between_attempts_then_fails_naming_the_cause() -> None:
+    server = ScriptedServer()
+    server.close()
+    sleeps: list[float] = []
+    backoff = Backoff(max_attempts=3, sleep=sleeps.append, random=lambda: 1.0)
+    writer = PipelinedWriter(_transport(server.url), "t", "incoming/acme/x.csv", "v1", shards=2, backoff=backoff)
+
+    writer.put(update(1), ("line", 2))
+    with pytest.raises(TransientAWSError, match=r"after 3 attempts \(connection failed: ConnectionRefusedError"):
+        writer.close()
+    assert sleeps == [0.1, 0.2]
+
+
+def test_a_request_that_cannot_be_sent_closes_its_connection_and_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = _transport("http://127.0.0.1:9")
+
+    class Unsendable:
+        closed = False
+
+        def send(self, request: bytes) -> None:
+            raise BrokenPipeError("the peer is gone")
+
+        def close(self) -> None:
+            self.closed = True
+
+    connection = Unsendable()
+    monkeypatch.setattr(transport, "_checkout", lambda: connection)
+
+    with pytest.raises(RetryableWriteError, match="connection failed: BrokenPipeError"):
+        transport.begin("t", [])
+    assert connection.closed
+
+
 def test_a_kept_connection_the_server_closed_while_idle_is_replaced_before_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -974,8 +1061,8 @@ def test_store_makes_one_transport_per_process_for_all_files(server_world: Serve
 
     first, second = server_world.writer(store), server_world.writer(store, "incoming/acme/other.csv")
 
-    assert isinstance(first._sink, DirectEvents) and isinstance(second._sink, DirectEvents)
-    assert first._sink._transport is second._sink._transport
+    assert isinstance(first, PipelinedWriter) and isinstance(second, PipelinedWriter)
+    assert first._transport is second._transport
     first.close()
     second.close()
 
