@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny inputs: a smoke run of every code path")
     parser.add_argument("--parse-records", type=int, help="records per format in case 1 (default 1,000,000)")
     parser.add_argument("--repeats", type=int, help="most rounds of case 1, and runs of the batched writer in case 3")
+    parser.add_argument("--e2e-records", type=int, help="records of case 4's files (default 300,000)")
+    parser.add_argument("--e2e-files", help="case 4's files: csv, gzip or csv,gzip (the default)")
     parser.add_argument("--budget", type=float, help="seconds after which case 1 starts no new round (default 560)")
     parser.add_argument("--src", type=Path, default=ROOT / "lambda_src", help="the Lambda sources to measure")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="inputs and scratch files")
@@ -32,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         sizes.parse_repeats = sizes.store_repeats = args.repeats
     if args.budget:
         sizes.budget_s = args.budget
+    if args.e2e_records:
+        sizes.e2e_records = args.e2e_records
+    if args.e2e_files:
+        sizes.e2e_files = tuple(kind.strip() for kind in args.e2e_files.split(","))
+        if not set(sizes.e2e_files) <= {"csv", "gzip"}:
+            parser.error("--e2e-files takes csv, gzip or both, comma-separated")
     src = args.src.resolve()
     sys.path.insert(0, str(src))
     started = time.monotonic()
