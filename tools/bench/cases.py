@@ -382,7 +382,7 @@ def _accepted_updates(ctx: Context, count: int) -> list[Any]:
 
 
 def _item(update: Any, ref: tuple[str, int], source_file: str, version: str) -> dict[str, Any]:
-    """The same item the processor's EventWriter writes."""
+    """The same item the processor's events writer writes."""
     item = {
         "shipment_id": {"S": update.shipment_id},
         "event_key": {"S": update.event_key},
@@ -468,13 +468,13 @@ def store(ctx: Context, report: Report) -> None:
         f"{per_item['store']:.2f} ms of CPU per item even in 25-item batches, so no writer can store more than "
         f"~{1000 / per_item['store']:,.0f} items/s, while the put_item loop takes "
         f"{median(timings['naive']) / count * 1000:.2f} ms per item: the largest ratio moto allows here is "
-        f"~{ceiling:.1f}x, and the EventWriter reached {ratio:.1f}x ({ratio / ceiling:.0%} of it)."
+        f"~{ceiling:.1f}x, and the events writer reached {ratio:.1f}x ({ratio / ceiling:.0%} of it)."
     )
     report.add(
         Row(
             "3 store",
-            f"write {count:,} accepted updates to DynamoDB on the local moto server: the processor's EventWriter "
-            f"(BatchWriteItem, {settings.write_concurrency} writer threads) vs a put_item loop",
+            f"write {count:,} accepted updates to DynamoDB on the local moto server: the processor's events writer "
+            f"(BatchWriteItem, {settings.write_concurrency} requests in flight) vs a put_item loop",
             f"{rate(count, median(timings['store']))}; {spread(timings['store'])}; "
             f"moto CPU {per_item['store']:.2f} ms/item",
             f"{rate(count, median(timings['naive']))}; {spread(timings['naive'])}; "

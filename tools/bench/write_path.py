@@ -8,7 +8,7 @@ Rows:
 * end to end: the real handler in a fresh process (``write_path_child handler``) processes a real object from the
   local S3 into the local DynamoDB; CPU of the function process only (every thread, after a warm-up invocation),
   per stored record. 20k and 100k records, CSV and NDJSON, ``EVENTS_WRITE_PATH=direct`` vs ``sdk``.
-* write path alone: the same accepted updates, already parsed, written by the EventWriter (direct, sdk) next to
+* write path alone: the same accepted updates, already parsed, written by the events writer (direct, sdk) next to
   the floor: ``json.dumps`` of typed items and their exchange on one kept-alive connection, no SDK, no signing.
   Parse + validate alone completes the picture.
 * capped: the function process in a cgroup v1 CPU quota of 14.5 ms per 100 ms (Lambda's share at 256 MB), 30 s of
@@ -536,7 +536,7 @@ def write_path_case(bench: Bench) -> None:
     report.add(
         Row(
             "write path",
-            f"{label}, {endpoint}: EventWriter on the direct path vs the floor (json.dumps of the typed items "
+            f"{label}, {endpoint}: the events writer on the direct path vs the floor (json.dumps of the typed items "
             "and the exchange on one connection: no SDK, no signing, no item building, no threads)",
             spread(alone["direct"], "µs", 1),
             f"floor {spread(alone['floor'], 'µs', 1)}",
@@ -546,7 +546,7 @@ def write_path_case(bench: Bench) -> None:
     report.add(
         Row(
             "write path",
-            f"{label}, {endpoint}: EventWriter on the sdk path vs the floor",
+            f"{label}, {endpoint}: the events writer on the sdk path vs the floor",
             spread(alone["sdk"], "µs", 1),
             f"floor {spread(alone['floor'], 'µs', 1)}",
             f"{median(alone['sdk']) / floor:.2f}x the floor",

@@ -13,7 +13,7 @@ CPU is ``getrusage(RUSAGE_SELF)``: every thread of this process, nothing of moto
   in any warm invocation), then on the measured object; report CPU and wall time of that invocation.
 * ``capped``: import the real handler, report, then process the object from a cold runtime until the parent
   kills the process at its deadline (a Lambda timeout).
-* ``writer``: parse and validate a local file first (not measured), then time only the EventWriter writing the
+* ``writer``: parse and validate a local file first (not measured), then time only the events writer writing the
   accepted updates through the Store, on the path the environment selects.
 * ``floor``: the same updates as already-typed items; time only ``json.dumps`` of each 25-item request and its
   exchange over one kept-alive connection, unsigned: no SDK, no signing, no item building.
