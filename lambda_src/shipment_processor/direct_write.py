@@ -56,11 +56,12 @@ RETRYABLE_ERROR_CODES = frozenset(
 )
 _NAME_CACHE_MAX = 1024
 _MAX_HEAD_BYTES = 64 * 1024
-# A connection idle for longer is checked for a server-side close before reuse (a select() per request would
+# A connection idle for longer is checked for a server-side close before reuse (a poll() per request would
 # hand the GIL over once more per batch; a close within this time costs one retried attempt).
 _IDLE_CHECK_S = 1.0
 _RECEIVE_BYTES = 16 * 1024  # recv allocates its whole size each call: 256 KiB cost ~12 µs more per read here
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _escape: Callable[[str], str] = encode_basestring_ascii  # JSON string literal, ASCII-only (as json.dumps writes)
 
 
@@ -162,14 +163,19 @@ class _Connection:
             raise
         self._sock = sock
         self._buffer = bytearray()
+        self._timeout = read_timeout
+        self._deadline = 0.0
         self.idle_since = 0.0
 
     def send(self, request: bytes) -> None:
         """Send one whole request."""
+        self._sock.settimeout(self._timeout)
         self._sock.sendall(request)
 
-    def receive(self) -> _Response:
-        """Read the whole response to the request sent (interim 1xx responses are skipped)."""
+    def receive(self, deadline: float) -> _Response:
+        """Read the whole response to the request sent (interim 1xx responses are skipped), all of it by
+        ``deadline`` (monotonic): a server that trickles bytes cannot hold the caller past it."""
+        self._deadline = deadline
         while True:
             response = self._read_response()
             if response.status >= 200:
@@ -180,8 +186,9 @@ class _Connection:
 
     def dropped(self) -> bool:
         """True when an idle connection has become readable: the server closed it (or sent something unasked)."""
-        readable, _, _ = select.select([self._sock], [], [], 0)
-        return bool(readable)
+        poller = select.poll()  # not select.select: it cannot take a descriptor above 1023
+        poller.register(self._sock, select.POLLIN)
+        return bool(poller.poll(0))
 
     def close(self) -> None:
         self._sock.close()
@@ -198,7 +205,7 @@ class _Connection:
         del buffer[: end + 4]
         version, _, rest = lines[0].partition(" ")
         code = rest[:3]
-        if version not in ("HTTP/1.1", "HTTP/1.0") or not (code.isdigit() and len(code) == 3):
+        if version not in ("HTTP/1.1", "HTTP/1.0") or not (code.isascii() and code.isdigit() and len(code) == 3):
             raise ConnectionError(f"not an HTTP response: {lines[0][:80]!r}")
         headers: dict[str, str] = {}
         for line in lines[1:]:
@@ -216,7 +223,7 @@ class _Connection:
             body = self._read_chunked()
         elif "content-length" in headers:
             length = headers["content-length"]
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):
                 raise ConnectionError(f"bad Content-Length {length[:40]!r}")
             body = self._read_exactly(int(length))
         else:
@@ -239,10 +246,9 @@ class _Connection:
         while True:
             size_line = self._read_line()
             size = size_line.split(";", 1)[0].strip()
-            try:
-                length = int(size, 16)
-            except ValueError:
-                raise ConnectionError(f"bad chunk size {size_line[:40]!r}") from None
+            if not size or not _HEX_DIGITS.issuperset(size):  # int(size, 16) also takes "-5", "0x1a", "1_0"
+                raise ConnectionError(f"bad chunk size {size_line[:40]!r}")
+            length = int(size, 16)
             if length == 0:
                 while self._read_line():  # trailer fields, up to the empty line
                     pass
@@ -265,6 +271,10 @@ class _Connection:
 
     def _receive(self, where: str | None) -> bool:
         """Append what the socket has; at end of stream return False, or raise when ``where`` is given."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out: the answer did not arrive within the read timeout")
+        self._sock.settimeout(left)
         data = self._sock.recv(_RECEIVE_BYTES)
         if not data:
             if where is not None:
@@ -380,26 +390,32 @@ class DirectTransport:
         unprocessed. Raises as :meth:`batch_write` does."""
         connection, table = exchange.connection, exchange.table
         try:
-            response = connection.receive()
+            response = connection.receive(exchange.deadline)
         except OSError as exc:  # reset, closed before or during the response, timed out, unreadable response
             connection.close()
             raise RetryableWriteError(f"connection failed: {exc!r}") from exc
-        self._checkin(connection, response.keep_alive)
         status, data = response.status, response.body
         checksum = response.headers.get("x-amz-crc32")
         if checksum is not None and str(zlib.crc32(data)) != checksum:
+            connection.close()  # the framing may be corrupt too: what follows could be read as another answer
             raise RetryableWriteError(f"response CRC32 mismatch (HTTP {status})")
+        self._checkin(connection, response.keep_alive)
         if status != 200:
             error = _error(status, response.headers, data)
             code = error["Error"]["Code"]
             if code in RETRYABLE_ERROR_CODES or status >= 500:
                 raise RetryableWriteError(code)
             raise ClientError(error, "BatchWriteItem")  # type: ignore[arg-type]
+        # DynamoDB always answers with UnprocessedItems ({} when everything was written): an answer without it
+        # proves nothing was written.
         try:
-            unprocessed = json.loads(data).get("UnprocessedItems") or {}
-        except (ValueError, AttributeError):
-            raise RetryableWriteError("HTTP 200 with a body that is not a BatchWriteItem result") from None
-        return [json.dumps(request, separators=(",", ":")) for request in unprocessed.get(table, ())]
+            unprocessed = json.loads(data)["UnprocessedItems"]
+            left = unprocessed.get(table, [])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            left = None
+        if not isinstance(left, list) or not all(isinstance(request, dict) for request in left):
+            raise RetryableWriteError("HTTP 200 with a body that is not a BatchWriteItem result")
+        return [json.dumps(request, separators=(",", ":")) for request in left]
 
     def signed(self, body: bytes) -> bytes:
         """The whole HTTP request: head and body, signed with credentials frozen now (a refresh never mixes two
@@ -452,7 +468,7 @@ class DirectTransport:
 
 @dataclass(slots=True, eq=False)
 class Exchange:
-    """One BatchWriteItem request sent on ``connection`` whose answer is not read yet. ``select`` on it works;
+    """One BatchWriteItem request sent on ``connection`` whose answer is not read yet. ``poll`` takes it;
     ``deadline`` (monotonic) is when the answer is overdue (the read timeout)."""
 
     connection: _Connection

@@ -442,7 +442,7 @@ class PipelinedWriter(_AbortsOnError):
     batch keeps its latest update, at most ``max_waiting`` full batches per shard wait, UnprocessedItems and
     retryable failures are retried with ``backoff`` and a persistent failure raises.
 
-    Why one thread: the requests are sent as soon as a batch is full and their answers are read when ``select``
+    Why one thread: the requests are sent as soon as a batch is full and their answers are read when ``poll``
     says they have arrived, between two records of the caller. A writer thread per shard costs a thread hand-off
     and a GIL transfer per batch, which at Lambda's CPU share was the largest cost left after the HTTP client.
     A backoff pause stops the whole writer (the table is over its capacity: every shard should slow down).
@@ -511,18 +511,21 @@ class PipelinedWriter(_AbortsOnError):
                 self._send(shard)
         # Every shard with a batch now has its request on the wire (a failed send raised or was retried), so
         # there is always an answer to wait for. A kept connection carries no bytes beyond the last answer it
-        # gave (it is closed otherwise), so select sees every answer.
+        # gave (it is closed otherwise), so poll sees every answer.
         busy = [shard for shard in self._shards if shard.exchange is not None]
         exchanges = [shard.exchange for shard in busy]
         timeout = max(0.0, min(e.deadline for e in exchanges) - time.monotonic()) if block else 0.0  # type: ignore[union-attr]
-        ready = set(select.select(exchanges, [], [], timeout)[0])
+        poller = select.poll()  # not select.select: it cannot take a descriptor above 1023
+        for exchange in exchanges:
+            poller.register(exchange, select.POLLIN)  # type: ignore[arg-type]
+        ready = {fd for fd, _ in poller.poll(timeout * 1000)}
         if block and not ready:  # the oldest request's answer is overdue: that attempt failed
             now = time.monotonic()
             for shard in [shard for shard in busy if shard.exchange.deadline <= now]:  # type: ignore[union-attr]
                 self._abandon(shard, "no answer within the read timeout")
             return
         for shard in busy:
-            if shard.exchange in ready:
+            if shard.exchange.fileno() in ready:  # type: ignore[union-attr]
                 self._receive(shard)
 
     def _send(self, shard: _Shard) -> None:

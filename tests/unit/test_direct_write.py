@@ -339,7 +339,8 @@ def test_a_response_with_a_wrong_checksum_is_treated_as_corrupt_and_retried(serv
 
     server_world.process("incoming/acme/crc.csv", as_csv(records(5)))
 
-    assert len(server_world.endpoint.batch_writes()) == 2
+    corrupt, again = server_world.endpoint.batch_writes()
+    assert corrupt.connection != again.connection, "a connection whose answer was corrupt is not reused"
     assert len(server_world.events()) == 5
 
 
@@ -395,6 +396,25 @@ def impatient_transport(server_world: ServerWorld) -> DirectTransport:
         user_agent="test",
         read_timeout=0.2,
     )
+
+
+def test_an_aborted_writer_closes_the_connections_whose_answers_are_outstanding(server_world: ServerWorld) -> None:
+    server_world.env["WRITE_CONCURRENCY"] = "1"
+    server_world.endpoint.slow_s = 0.3
+    server_world.endpoint.plan("slow")
+    store = Store(server_world.settings(), backoff=Backoff(sleep=server_world.sleeps.append, random=lambda: 1.0))
+    with pytest.raises(RuntimeError, match="the file broke"), server_world.writer(store) as writer:
+        for n in range(25):
+            writer.put(update(n), ("line", n + 2))  # the 25th sends the batch
+        raise RuntimeError("the file broke")
+
+    transport = store.direct_transport()
+    assert transport._idle == [], "the connection with an answer outstanding never goes back to the pool"
+    again = server_world.writer(store)
+    again.put(update(99), ("line", 2))
+    assert again.close() == 1
+    first, second = server_world.endpoint.batch_writes()
+    assert first.connection != second.connection
 
 
 def test_an_answer_overdue_past_the_read_timeout_is_given_up_and_the_batch_sent_again(
@@ -838,9 +858,12 @@ class ScriptedServer:
                         body += conn.recv(65536)
                     answer = self._answers.pop(0)
                     data, then = answer if isinstance(answer, tuple) else (answer, "")
-                    for piece in data if isinstance(data, list) else [data]:
-                        conn.sendall(piece)
-                        time.sleep(0.05)  # the client's reads see the pieces one by one
+                    try:
+                        for piece in data if isinstance(data, list) else [data]:
+                            conn.sendall(piece)
+                            time.sleep(0.05)  # the client's reads see the pieces one by one
+                    except OSError:  # the client gave up (a timeout test)
+                        break
                     if then == "close":
                         break
 
@@ -890,6 +913,21 @@ def test_responses_are_read_in_every_http_1_1_framing(answer: Any, reused: bool)
         transport.close()
 
 
+def test_an_answer_that_trickles_in_is_given_up_at_the_read_timeout() -> None:
+    head = _http(f"HTTP/1.1 200 OK\nContent-Length: {len(OK)}", b"")
+    server = ScriptedServer(([head, *(bytes([byte]) for byte in OK)], "close"))  # a byte every 50 ms
+    transport = DirectTransport(
+        endpoint_url=server.url, region=REGION, credentials=Credentials("a", "b"), user_agent="x", read_timeout=0.3
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(RetryableWriteError, match="timed out"):
+            transport.batch_write("t", [])
+    finally:
+        server.close()
+    assert time.monotonic() - started < 0.3 + 0.5, "the whole answer is due by the read timeout, not each read"
+
+
 def test_a_no_content_response_has_no_body_and_is_an_error() -> None:
     server = ScriptedServer(_http("HTTP/1.1 204 No Content", b""))
     transport = _transport(server.url)
@@ -905,12 +943,16 @@ def test_a_no_content_response_has_no_body_and_is_an_error() -> None:
     [
         ((b"SSH-2.0-OpenSSH\r\n\r\n", "close"), "not an HTTP response"),
         ((b"HTTP/1.1 2x0 OK\r\n\r\n", "close"), "not an HTTP response"),
+        ((b"HTTP/1.1 2\xb20 OK\r\n\r\n", "close"), "not an HTTP response"),  # '²' passes str.isdigit
+        ((_http("HTTP/1.1 200 OK\nContent-Length: \xb2"), "close"), "bad Content-Length"),
         ((_http("HTTP/1.1 200 OK\nno colon here"), "close"), "malformed response header"),
         ((_http("HTTP/1.1 200 OK\nContent-Length: -5"), "close"), "bad Content-Length"),
         ((_http("HTTP/1.1 200 OK\nContent-Length: 99"), "close"), "closed before the response body ended"),
         ((b"HTTP/1.1 200 OK\r\nContent-Length: 5", "close"), "closed before the response head ended"),
         ((b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"p" * 70_000, "close"), "response head is too large"),
         ((_http("HTTP/1.1 200 OK\nTransfer-Encoding: chunked", b"zz\r\n"), "close"), "bad chunk size"),
+        ((_http("HTTP/1.1 200 OK\nTransfer-Encoding: chunked", b"-5\r\n"), "close"), "bad chunk size"),
+        ((_http("HTTP/1.1 200 OK\nTransfer-Encoding: chunked", b"0x1a\r\n"), "close"), "bad chunk size"),
         (
             (_http("HTTP/1.1 200 OK\nTransfer-Encoding: chunked", b"2\r\n{}xx\r\n"), "close"),
             "chunk not followed by CRLF",
@@ -930,7 +972,17 @@ def test_broken_responses_are_retryable_and_close_the_connection(answer: Any, pr
         server.close()
 
 
-@pytest.mark.parametrize("body", [b"[1,2,3]", b"{{{"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[1,2,3]",
+        b"{{{",
+        b"{}",
+        b'{"UnprocessedItems":[1]}',
+        b'{"UnprocessedItems":{"t":{}}}',
+        b'{"UnprocessedItems":{"t":[1]}}',
+    ],
+)
 def test_a_success_status_with_a_body_that_is_no_batch_result_is_retryable(body: bytes) -> None:
     server = ScriptedServer(_http(f"HTTP/1.1 200 OK\nContent-Length: {len(body)}", body))
     transport = _transport(server.url)
