@@ -928,6 +928,19 @@ def test_an_answer_that_trickles_in_is_given_up_at_the_read_timeout() -> None:
     assert time.monotonic() - started < 0.3 + 0.5, "the whole answer is due by the read timeout, not each read"
 
 
+def test_an_answer_already_overdue_is_not_waited_for() -> None:
+    server = ScriptedServer(_http(f"HTTP/1.1 200 OK\nContent-Length: {len(OK)}"))
+    transport = _transport(server.url)
+    try:
+        exchange = transport.begin("t", [])
+        exchange.deadline = time.monotonic() - 1  # e.g. the writer was paused past it
+        with pytest.raises(RetryableWriteError, match="did not arrive within the read timeout"):
+            transport.finish(exchange)
+        assert transport._idle == []
+    finally:
+        server.close()
+
+
 def test_a_no_content_response_has_no_body_and_is_an_error() -> None:
     server = ScriptedServer(_http("HTTP/1.1 204 No Content", b""))
     transport = _transport(server.url)
