@@ -662,6 +662,7 @@ class LocalLambda:
                 reader.join(timeout=5)
             while not control.empty():
                 watch.observe(control.get_nowait())
+            watch.settle(usage)
         finally:
             limit.close()
 
@@ -771,9 +772,15 @@ class _Watch:
         elif phase in {"result", "error"} and self.final is None:
             self.final = message
             self.finished = now
-            if self.limit.mode == "charged":
-                self.charged_s = self.limit.charged_s(self.limit.cpu_s())
+            if self.limit.mode == "charged":  # 0 if the process is already gone: settle() then charges it
+                self.charged_s = max(self.charged_s, self.limit.charged_s(self.limit.cpu_s()))
         self.peak_rss_mb = max(self.peak_rss_mb, float(message.get("peak_rss_kb", 0)) / 1024)
+
+    def settle(self, usage: Any) -> None:
+        """Charged mode, after the process exited: charge its exact CPU time from its rusage. A quick attempt can
+        exit before the poll loop reads its messages, and /proc no longer knows its CPU time then."""
+        if self.limit.mode == "charged":
+            self.charged_s = max(self.charged_s, self.limit.charged_s(usage.ru_utime + usage.ru_stime))
 
     def _stolen(self) -> float:
         self.stolen_s = self.limit.stolen_s()
