@@ -414,11 +414,7 @@ class EventWriter(_AbortsOnError):
                     return count
                 problem = f"{len(requests)} unprocessed items"
             attempt += 1
-            if attempt >= self._backoff.max_attempts:
-                raise TransientAWSError(
-                    f"BatchWriteItem to {self._table} still failing after {attempt} attempts ({problem})"
-                ) from cause
-            self._backoff.pause(attempt)
+            _pause_or_give_up(self._backoff, self._table, attempt, problem, cause)
 
 
 @dataclass(slots=True)
@@ -512,20 +508,19 @@ class PipelinedWriter(_AbortsOnError):
         # Every shard with a batch now has its request on the wire (a failed send raised or was retried), so
         # there is always an answer to wait for. A kept connection carries no bytes beyond the last answer it
         # gave (it is closed otherwise), so poll sees every answer.
-        busy = [shard for shard in self._shards if shard.exchange is not None]
-        exchanges = [shard.exchange for shard in busy]
-        timeout = max(0.0, min(e.deadline for e in exchanges) - time.monotonic()) if block else 0.0  # type: ignore[union-attr]
+        busy = [(shard, shard.exchange) for shard in self._shards if shard.exchange is not None]
+        timeout = max(0.0, min(e.deadline for _, e in busy) - time.monotonic()) if block else 0.0
         poller = select.poll()  # not select.select: it cannot take a descriptor above 1023
-        for exchange in exchanges:
-            poller.register(exchange, select.POLLIN)  # type: ignore[arg-type]
+        for _, exchange in busy:
+            poller.register(exchange, select.POLLIN)
         ready = {fd for fd, _ in poller.poll(timeout * 1000)}
         if block and not ready:  # the oldest request's answer is overdue: that attempt failed
             now = time.monotonic()
-            for shard in [shard for shard in busy if shard.exchange.deadline <= now]:  # type: ignore[union-attr]
+            for shard in [shard for shard, exchange in busy if exchange.deadline <= now]:
                 self._abandon(shard, "no answer within the read timeout")
             return
-        for shard in busy:
-            if shard.exchange.fileno() in ready:  # type: ignore[union-attr]
+        for shard, exchange in busy:
+            if exchange.fileno() in ready:
                 self._receive(shard)
 
     def _send(self, shard: _Shard) -> None:
@@ -561,13 +556,17 @@ class PipelinedWriter(_AbortsOnError):
         self._retry(shard, problem, None)
 
     def _retry(self, shard: _Shard, problem: str, cause: BaseException | None) -> None:
-        """Count a failed attempt of the shard's batch: raise when it was the last one allowed, else pause."""
         shard.attempt += 1
-        if shard.attempt >= self._backoff.max_attempts:
-            raise TransientAWSError(
-                f"BatchWriteItem to {self._table} still failing after {shard.attempt} attempts ({problem})"
-            ) from cause
-        self._backoff.pause(shard.attempt)
+        _pause_or_give_up(self._backoff, self._table, shard.attempt, problem, cause)
+
+
+def _pause_or_give_up(backoff: Backoff, table: str, attempt: int, problem: str, cause: BaseException | None) -> None:
+    """After failed attempt ``attempt`` of a batch (both writers): raise when it was the last one allowed, else
+    pause before the next."""
+    if attempt >= backoff.max_attempts:
+        message = f"BatchWriteItem to {table} still failing after {attempt} attempts ({problem})"
+        raise TransientAWSError(message) from cause
+    backoff.pause(attempt)
 
 
 class S3Source:
