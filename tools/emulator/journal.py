@@ -51,7 +51,7 @@ def object_digest(bucket: str, key: str, version_id: str | None) -> str:
     return hashlib.sha256(f"{bucket}\0{key}\0{version_id or 'null'}".encode()).hexdigest()[:40]
 
 
-def _write_atomic(path: Path, text: str, durable: bool = True) -> None:
+def write_atomic(path: Path, text: str, durable: bool = True) -> None:
     scratch = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     with scratch.open("w", encoding="utf-8") as handle:
         handle.write(text)
@@ -131,7 +131,7 @@ class Journal:
         path = self._record_path(record.request_id)
         if path.exists():  # idempotent: the same invocation accepted twice is one invocation
             return self.get(record.request_id) or record
-        _write_atomic(path, json.dumps(data, default=str))
+        write_atomic(path, json.dumps(data, default=str))
         if record.trace_root:
             root_dir = self.roots_dir / record.trace_root
             root_dir.mkdir(exist_ok=True)
@@ -146,12 +146,12 @@ class Journal:
         return record
 
     def update(self, record: Record) -> None:
-        _write_atomic(self._record_path(record.request_id), json.dumps(record.data, default=str), durable=False)
+        write_atomic(self._record_path(record.request_id), json.dumps(record.data, default=str), durable=False)
 
     def finish(self, record: Record) -> None:
         """Write the terminal record, then drop its queue marker (a restart finds it finished, not pending)."""
         record.data.setdefault("finished_at", now_iso())
-        _write_atomic(self._record_path(record.request_id), json.dumps(record.data, default=str))
+        write_atomic(self._record_path(record.request_id), json.dumps(record.data, default=str))
         for marker in self.queue_dir.glob(f"*-{record.request_id}"):
             with contextlib.suppress(FileNotFoundError):
                 marker.unlink()

@@ -82,7 +82,7 @@ class LambdaService:
         self._lock = threading.Lock()
         self._workers: set[threading.Thread] = set()
         (state_dir / "lambda").mkdir(parents=True, exist_ok=True)
-        (state_dir / "lambda" / "cpu-mode").write_text(self.cpu.mode)
+        journal.write_atomic(state_dir / "lambda" / "cpu-mode", self.cpu.mode, durable=False)
 
     # ------------------------------------------------------------------------------------- scheduling
 

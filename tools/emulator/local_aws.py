@@ -25,6 +25,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.emulator import journal
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = ROOT / "build" / "local"
 HOST = "127.0.0.1"
@@ -170,7 +172,7 @@ def start(
             while time.monotonic() < deadline and process.poll() is None:
                 if healthy(server.endpoint, timeout=0.5, ca_bundle=ca_bundle, pid=process.pid):
                     record = {"pid": server.pid, "port": server.port, "scheme": server.scheme, "ca_bundle": ca_bundle}
-                    _server_file(state_dir).write_text(json.dumps(record))
+                    journal.write_atomic(_server_file(state_dir), json.dumps(record), durable=False)
                     recorded = True
                     return server
                 time.sleep(0.1)

@@ -687,7 +687,8 @@ class Background:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-            (self.state_dir / "lambda-service.pid").write_text(str(self.child.pid))
+            # Replaced whole, never truncated first: a reader must never see an empty file
+            journal_module.write_atomic(self.state_dir / "lambda-service.pid", str(self.child.pid), durable=False)
             code = self.child.wait()
             if self.stopping.is_set():
                 break
