@@ -64,4 +64,14 @@ def stack(local_aws_server: tuple[local_aws.Server, Path], tmp_path_factory: pyt
     )
     yield Stack(deployment, server_state, packages)
     # The server is the session's: leave it as found, for the apply tests that check what exists there.
-    local_deploy.destroy(state_dir, say=lambda _: None)
+    try:
+        local_deploy.destroy(state_dir, say=lambda _: None)
+    except RuntimeError as error:
+        # One CI run in several has seen DeleteDashboards answer 404 for a dashboard the destroy's refresh had just
+        # read. Say what the server holds at that moment and what it logged, so the next one shows which it was.
+        cloudwatch = local_lambda.aws_client("cloudwatch", server.endpoint)
+        held = [entry["DashboardName"] for entry in cloudwatch.list_dashboards().get("DashboardEntries", [])]
+        moto_log = server_state / "moto.log"
+        tail = moto_log.read_text(errors="replace").splitlines()[-40:] if moto_log.is_file() else []
+        report = f"{error}\ndashboards the server holds now: {held}\nmoto.log tail:\n" + "\n".join(tail)
+        raise RuntimeError(report) from error
