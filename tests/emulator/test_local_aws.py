@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +35,28 @@ def test_a_server_that_lost_the_race_for_a_port_never_takes_the_winner_for_its_o
             local_aws.stop(tmp_path / "second")
     finally:
         local_aws.stop(tmp_path / "first")
+
+
+def test_a_request_an_sdk_sends_again_is_written_to_the_servers_log(
+    local_aws_server: tuple[local_aws.Server, Path],
+) -> None:
+    """Terraform's SDK retries a call whose answer it did not get, and a create or delete that had already
+    happened then fails as 'already exists' or 'not found'. The log says which calls were sent again."""
+    server, state_dir = local_aws_server
+    dynamodb = local_lambda.aws_client("dynamodb", server.endpoint)
+
+    def second_attempt(request: Any, **_: Any) -> None:
+        request.headers["amz-sdk-request"] = "attempt=2; max=3"
+
+    log = state_dir / "moto.log"
+
+    def retried() -> list[str]:  # the session's server: other tests' lines may be there too
+        return [line for line in log.read_text().splitlines() if "retried by the client" in line]
+
+    before = retried()
+    dynamodb.meta.events.register_last("before-send.dynamodb.ListTables", second_attempt)
+    dynamodb.list_tables()
+    dynamodb.meta.events.unregister("before-send.dynamodb.ListTables", second_attempt)
+    dynamodb.list_tables()  # a first attempt: not logged
+    expected = "retried by the client (attempt=2; max=3): POST / (DynamoDB_20120810.ListTables)"
+    assert retried()[len(before) :] == [expected]

@@ -69,6 +69,9 @@ class KeepAliveHandler(MotoRequestHandler):
             body = _Body(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = body
         state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False}
+        attempt = environ.get("HTTP_AMZ_SDK_REQUEST", "")
+        if attempt and not attempt.startswith("attempt=1;"):  # an SDK's retry: the log shows what it repeats
+            print(f"retried by the client ({attempt}): {_request_line(environ)}", file=sys.stderr)
 
         def write(data: bytes) -> None:
             if not state["sent"]:
@@ -124,8 +127,10 @@ class KeepAliveHandler(MotoRequestHandler):
             else:
                 while body.read(1 << 20):
                     pass
-        except (TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError) as error:
             self.close_connection = True
+            if not state["sent"]:  # the client gets no answer and may send the request again: say so
+                print(f"connection closed without an answer to {_request_line(environ)}: {error!r}", file=sys.stderr)
         except Exception:
             traceback.print_exc(file=sys.stderr)
             self.close_connection = True
@@ -134,3 +139,9 @@ class KeepAliveHandler(MotoRequestHandler):
                 state["status"] = "500 Internal Server Error"
                 state["headers"] = [("Content-Type", "text/plain"), ("Content-Length", str(len(payload)))]
                 write(payload)
+
+
+def _request_line(environ: dict[str, Any]) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    line = f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}"
+    return f"{line} ({target})" if target else line
