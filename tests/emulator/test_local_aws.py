@@ -58,5 +58,17 @@ def test_a_request_an_sdk_sends_again_is_written_to_the_servers_log(
     dynamodb.list_tables()
     dynamodb.meta.events.unregister("before-send.dynamodb.ListTables", second_attempt)
     dynamodb.list_tables()  # a first attempt: not logged
-    expected = "retried by the client (attempt=2; max=3): POST / (DynamoDB_20120810.ListTables)"
-    assert retried()[len(before) :] == [expected]
+    first = "retried by the client (attempt=2; max=3): POST / (DynamoDB_20120810.ListTables)"
+    assert retried()[len(before) :] == [f"{first}; before: never reached this server"]
+
+    def same_call_again(request: Any, **_: Any) -> None:  # the SDK's invocation id is kept across attempts
+        request.headers["amz-sdk-invocation-id"] = "fixed-invocation-id-for-this-test"
+        request.headers["amz-sdk-request"] = f"attempt={next(attempts)}; max=3"
+
+    attempts = iter((1, 2))
+    dynamodb.meta.events.register_last("before-send.dynamodb.ListTables", same_call_again)
+    dynamodb.list_tables()
+    dynamodb.list_tables()
+    dynamodb.meta.events.unregister("before-send.dynamodb.ListTables", same_call_again)
+    (line,) = retried()[len(before) + 1 :]
+    assert line.startswith(f"{first}; before: answered 200 OK (")

@@ -11,10 +11,19 @@ read, frames the response by Content-Length or chunked encoding, and closes only
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import traceback
+from collections import OrderedDict
 from typing import Any
 
 from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+# What became of the latest attempt of each recent SDK call (by its amz-sdk-invocation-id), so that when a client
+# sends a call again the log can say whether this server had answered the attempt before.
+_FATES: OrderedDict[str, str] = OrderedDict()
+_FATES_KEPT = 4096
+_FATES_LOCK = threading.Lock()
 
 
 class _Body:
@@ -68,10 +77,14 @@ class KeepAliveHandler(MotoRequestHandler):
         if not environ.get("wsgi.input_terminated"):
             body = _Body(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = body
-        state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False}
+        state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False, "bytes": 0}
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID", "")
         attempt = environ.get("HTTP_AMZ_SDK_REQUEST", "")
-        if attempt and not attempt.startswith("attempt=1;"):  # an SDK's retry: the log shows what it repeats
-            print(f"retried by the client ({attempt}): {_request_line(environ)}", file=sys.stderr)
+        if attempt.partition(";")[0].strip() not in ("", "attempt=1"):  # an SDK's retry: say what it repeats
+            with _FATES_LOCK:
+                before = _FATES.get(invocation, "never reached this server")
+            print(f"retried by the client ({attempt}): {_request_line(environ)}; before: {before}", file=sys.stderr)
+        began = time.monotonic()
 
         def write(data: bytes) -> None:
             if not state["sent"]:
@@ -97,6 +110,7 @@ class KeepAliveHandler(MotoRequestHandler):
                 self.end_headers()
                 state["sent"] = True
             if data:
+                state["bytes"] += len(data)
                 if state["chunked"]:
                     self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 else:
@@ -127,8 +141,10 @@ class KeepAliveHandler(MotoRequestHandler):
             else:
                 while body.read(1 << 20):
                     pass
+            fate = f"answered {state['status']} ({state['bytes']} body bytes)"
         except (TimeoutError, ConnectionError) as error:
             self.close_connection = True
+            fate = f"{'answered' if state['sent'] else 'not answered'}, connection lost: {error!r}"
             if not state["sent"]:  # the client gets no answer and may send the request again: say so
                 print(f"connection closed without an answer to {_request_line(environ)}: {error!r}", file=sys.stderr)
         except Exception:
@@ -139,6 +155,14 @@ class KeepAliveHandler(MotoRequestHandler):
                 state["status"] = "500 Internal Server Error"
                 state["headers"] = [("Content-Type", "text/plain"), ("Content-Length", str(len(payload)))]
                 write(payload)
+            fate = "failed with an exception (see the traceback above)"
+        if invocation:
+            closed = ", then the connection closed" if self.close_connection else ""
+            with _FATES_LOCK:
+                _FATES[invocation] = f"{fate} in {time.monotonic() - began:.2f} s{closed}"
+                _FATES.move_to_end(invocation)
+                while len(_FATES) > _FATES_KEPT:
+                    _FATES.popitem(last=False)
 
 
 def _request_line(environ: dict[str, Any]) -> str:
