@@ -294,9 +294,7 @@ class LambdaService:
 
     @staticmethod
     def _answer(request: Path, response: Path, answer: dict[str, Any]) -> None:
-        scratch = response.with_suffix(".tmp")
-        scratch.write_text(json.dumps(answer, default=str))
-        scratch.replace(response)
+        journal.write_atomic(response, json.dumps(answer, default=str), durable=False)
         with contextlib.suppress(FileNotFoundError):
             request.unlink()
 
