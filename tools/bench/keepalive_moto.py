@@ -2,8 +2,9 @@
 
 moto's own server (werkzeug's dev server) answers every request with ``Connection: close``, so a client measured
 against it pays a TCP (and TLS) handshake per request, which real AWS endpoints do not make it pay. This server
-runs the same moto application, reads each request body in full (so a kept-alive connection never desyncs), and
-answers with a ``Content-Length`` and without closing. One process, one thread per connection.
+runs the same moto application with the local AWS's HTTP/1.1 handler (``tools.emulator.http11``): bodies bounded
+and drained so a kept-alive connection never desyncs, each answer in one write, no close. One process, one thread
+per connection.
 
     python -m tools.bench.keepalive_moto --port 0 [--cert cert.pem --key key.pem] [--ready-file f]
 
@@ -14,14 +15,12 @@ local AWS's fix of moto's per-item size check (``tools.emulator.moto_fixes.linea
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import ssl
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from tools.emulator import moto_fixes
 
@@ -61,57 +60,11 @@ def serve(port: int, cert: Path | None, key: Path | None, ready_file: Path | Non
     """Run until killed."""
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - heavy: only in the server process
         DomainDispatcherApplication,
-        MotoRequestHandler,
         create_backend_app,
     )
     from werkzeug.serving import ThreadedWSGIServer  # noqa: PLC0415
 
-    class KeepAliveHandler(MotoRequestHandler):
-        """werkzeug's handler with a WSGI run loop that keeps the connection open between requests."""
-
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
-
-        def run_wsgi(self) -> None:
-            if self.headers.get("Expect", "").lower().strip() == "100-continue":
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            environ = self.make_environ()
-            if environ.pop("wsgi.input_terminated", False):  # chunked: werkzeug's de-chunking reader
-                body = environ["wsgi.input"].read()
-                environ.pop("HTTP_TRANSFER_ENCODING", None)
-                environ["CONTENT_LENGTH"] = str(len(body))
-            else:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(body)
-            started: list[Any] = []
-
-            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-                started[:] = [status, headers]
-                return lambda data: None
-
-            result = self.server.app(environ, start_response)
-            try:
-                data = b"".join(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-            status, headers = started
-            code, _, reason = status.partition(" ")
-            self.send_response(int(code), reason)
-            for name, value in headers:
-                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-            self.wfile.flush()
-
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            """Quiet: a line per request would cost the server more than some requests do."""
+    from tools.emulator.http11 import KeepAliveHandler  # noqa: PLC0415 - the local AWS's own handler
 
     context = None
     if cert is not None and key is not None:
