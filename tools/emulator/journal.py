@@ -33,11 +33,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from tools.files import write_atomic
 
 TERMINAL = {"succeeded", "failed", "stopped"}
 
@@ -49,16 +50,6 @@ def now_iso() -> str:
 
 def object_digest(bucket: str, key: str, version_id: str | None) -> str:
     return hashlib.sha256(f"{bucket}\0{key}\0{version_id or 'null'}".encode()).hexdigest()[:40]
-
-
-def write_atomic(path: Path, text: str, durable: bool = True) -> None:
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    with scratch.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    scratch.replace(path)
 
 
 @dataclasses.dataclass

@@ -41,6 +41,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tools.emulator import aws_metrics, cpu_share, journal, local_lambda
+from tools.files import write_atomic
 
 POLL_S = 0.05
 DEFAULT_CONCURRENCY = 10
@@ -82,7 +83,7 @@ class LambdaService:
         self._lock = threading.Lock()
         self._workers: set[threading.Thread] = set()
         (state_dir / "lambda").mkdir(parents=True, exist_ok=True)
-        journal.write_atomic(state_dir / "lambda" / "cpu-mode", self.cpu.mode, durable=False)
+        write_atomic(state_dir / "lambda" / "cpu-mode", self.cpu.mode, durable=False)
 
     # ------------------------------------------------------------------------------------- scheduling
 
@@ -294,7 +295,7 @@ class LambdaService:
 
     @staticmethod
     def _answer(request: Path, response: Path, answer: dict[str, Any]) -> None:
-        journal.write_atomic(response, json.dumps(answer, default=str), durable=False)
+        write_atomic(response, json.dumps(answer, default=str), durable=False)
         with contextlib.suppress(FileNotFoundError):
             request.unlink()
 

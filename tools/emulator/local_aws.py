@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.emulator import journal
+from tools.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = ROOT / "build" / "local"
@@ -172,7 +172,7 @@ def start(
             while time.monotonic() < deadline and process.poll() is None:
                 if healthy(server.endpoint, timeout=0.5, ca_bundle=ca_bundle, pid=process.pid):
                     record = {"pid": server.pid, "port": server.port, "scheme": server.scheme, "ca_bundle": ca_bundle}
-                    journal.write_atomic(_server_file(state_dir), json.dumps(record), durable=False)
+                    write_atomic(_server_file(state_dir), json.dumps(record), durable=False)
                     recorded = True
                     return server
                 time.sleep(0.1)

@@ -56,6 +56,7 @@ from tools.emulator import journal as journal_module
 from tools.emulator import moto_fixes
 from tools.emulator import trace as trace_module
 from tools.emulator.local_aws import PID_HEADER
+from tools.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ACCOUNT = "123456789012"
@@ -688,7 +689,7 @@ class Background:
                 stdin=subprocess.DEVNULL,
             )
             # Replaced whole, never truncated first: a reader must never see an empty file
-            journal_module.write_atomic(self.state_dir / "lambda-service.pid", str(self.child.pid), durable=False)
+            write_atomic(self.state_dir / "lambda-service.pid", str(self.child.pid), durable=False)
             code = self.child.wait()
             if self.stopping.is_set():
                 break

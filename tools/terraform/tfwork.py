@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.files import write_atomic
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 DEFAULT_MIRROR = "/opt/tf-plugins"
@@ -87,7 +89,8 @@ def describe_source(mirror: str | None = None) -> str:
 def write_cli_config(path: Path = BUILD / "terraformrc", mirror: str | None = None) -> Path:
     """Write a CLI config: the mirror when it exists, the public registry otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(cli_config_text(installation_source(mirror)))
+    # Atomic: make test runs validate and terraform test at once, and each rewrites this file as the other reads it.
+    write_atomic(path, cli_config_text(installation_source(mirror)), durable=False)
     return path
 
 
