@@ -136,3 +136,5 @@ def test_terraform_accepts_and_refuses_exactly_what_config_py_does(configuration
     ok, output = native_test.run(source, work, tfwork.terraform_env(), {"bounds_generated.tftest.hcl": text})
 
     assert ok, f"Terraform and config.py disagree (values per run: {runs}):\n{output[-6000:]}"
+    # Every generated run ran, and nothing else did (the module's own test files belong to `make test-tf`).
+    assert f"{len(runs)} passed, 0 failed" in output, output[-2000:]

@@ -27,7 +27,11 @@ def tested_modules() -> list[Path]:
 def run(
     config: Path, scratch: Path, env: dict[str, str], extra_test_files: dict[str, str] | None = None
 ) -> tuple[bool, str]:
-    """Copy `config` (with its tests/) to `scratch`, add `extra_test_files` under tests/, init, `terraform test`."""
+    """Copy `config` (with its tests/) to `scratch`, init, `terraform test`.
+
+    With `extra_test_files`, those are written under tests/ and only they run (`-filter`): the module's own test
+    files are `make test-tf`'s, and running them again here would only repeat the same plans.
+    """
     copy = scratch / config.name
     shutil.copytree(config, copy, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "build"))
     for name, text in (extra_test_files or {}).items():
@@ -38,7 +42,8 @@ def run(
     )
     if init.returncode != 0:
         return False, init.stdout + init.stderr
-    result = tfwork.terraform(["test", "-no-color"], copy, env, check=False, capture=True)
+    only = [f"-filter=tests/{name}" for name in extra_test_files or {}]
+    result = tfwork.terraform(["test", "-no-color", *only], copy, env, check=False, capture=True)
     return result.returncode == 0, result.stdout + result.stderr
 
 
