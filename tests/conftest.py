@@ -11,9 +11,11 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import botocore.client
 import pytest
 
 from tools.emulator import local_aws
@@ -47,6 +49,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     scratch = config.stash.get(_SCRATCH, None)
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _untraced(call: Callable[..., Any]) -> Callable[..., Any]:
+    """`call`, run with this thread's tracer (coverage's, if any) off and put back after."""
+
+    def untraced(*args: Any, **kwargs: Any) -> Any:
+        tracer = sys.gettrace()
+        if tracer is None:
+            return call(*args, **kwargs)
+        sys.settrace(None)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            sys.settrace(tracer)
+
+    return untraced
+
+
+# Coverage measures lambda_src only, yet its tracer is called for every Python function a test runs: inside an
+# SDK call that is botocore's serialising, signing and parsing and, under mock_aws, all of moto. No lambda_src code
+# runs inside an SDK call (the handler registers no botocore hooks and passes no objects of its own), so the call
+# runs untraced and coverage reads the same. Measured on tests/unit + tests/ops (-n 2, one machine, one hour):
+# 210-218 CPU-seconds traced throughout, 168 with SDK calls untraced, 96 with no coverage at all.
+botocore.client.BaseClient._make_api_call = _untraced(botocore.client.BaseClient._make_api_call)  # type: ignore[method-assign]
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
