@@ -232,7 +232,7 @@ def test_the_function_log_group_keeps_logs_for_the_retention_period(deployment: 
 
 def test_alarms_watch_failure_rate_errors_and_the_failure_queue_and_notify_the_topic(deployment: Deployment) -> None:
     alarms = deployment.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    ours = {a["AlarmName"]: a for a in alarms if ENVIRONMENT in a["AlarmName"]}
+    ours = {a["AlarmName"]: a for a in alarms if a["AlarmName"].endswith(f"-{ENVIRONMENT}")}
     topic = deployment.outputs["alarm_topic_arn"]
 
     assert len(ours) == 5, sorted(ours)
