@@ -34,16 +34,21 @@ def run(
     """
     copy = scratch / config.name
     shutil.copytree(config, copy, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "build"))
+    only = [f"tests/{name}" for name in extra_test_files or {}]
     for name, text in (extra_test_files or {}).items():
         (copy / "tests").mkdir(exist_ok=True)
         (copy / "tests" / name).write_text(text)
+    if only:
+        # Generated files are left in canonical form, so `terraform fmt -check -recursive` stays clean over scratch
+        # copies kept under build/ too.
+        tfwork.terraform(["fmt", *only], copy, env, capture=True)
     init = tfwork.terraform(
         ["init", "-backend=false", "-input=false", "-no-color"], copy, env, check=False, capture=True
     )
     if init.returncode != 0:
         return False, init.stdout + init.stderr
-    only = [f"-filter=tests/{name}" for name in extra_test_files or {}]
-    result = tfwork.terraform(["test", "-no-color", *only], copy, env, check=False, capture=True)
+    filters = [f"-filter={path}" for path in only]
+    result = tfwork.terraform(["test", "-no-color", *filters], copy, env, check=False, capture=True)
     return result.returncode == 0, result.stdout + result.stderr
 
 
