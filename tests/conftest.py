@@ -6,7 +6,6 @@ the session's own moto server, with fake credentials and its own state.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -52,32 +51,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _tracer_off(threads: bool = False) -> Iterator[None]:
-    """No tracer (coverage's, if any) in this thread for the block, nor, with `threads`, in threads it starts.
-
-    The tracers are put back after, as coverage's own pause and resume do (sys.settrace / threading.settrace).
-    """
-    tracer, thread_tracer = sys.gettrace(), threading.gettrace()
-    sys.settrace(None)
-    if threads:
-        threading.settrace(None)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        if threads:
-            threading.settrace(thread_tracer)  # type: ignore[arg-type]
-        sys.settrace(tracer)
-
-
 def _untraced(call: Callable[..., Any]) -> Callable[..., Any]:
-    """`call`, run with this thread's tracer off."""
+    """`call`, run with this thread's tracer (coverage's, if any) off and put back after.
+
+    The tracer is cleared and put back in the frame that makes the call, here and in pytest_runtest_call below;
+    not in a context manager. Coverage's tracer keeps a stack of the frames it saw called: an __enter__ that turns
+    it off returns unseen, its entry is never popped, and every line after is credited to contextlib (a fresh-clone
+    run read 95.94 % instead of 100 %).
+    """
 
     def untraced(*args: Any, **kwargs: Any) -> Any:
-        if sys.gettrace() is None:  # no coverage, or already off
+        tracer = sys.gettrace()
+        if tracer is None:
             return call(*args, **kwargs)
-        with _tracer_off():
+        sys.settrace(None)
+        try:
             return call(*args, **kwargs)
+        finally:
+            sys.settrace(tracer)
 
     return untraced
 
@@ -97,12 +88,19 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     pytest-cov's own `no_cover` stops the worker's coverage, but under xdist the worker also holds the coverage
     pytest-cov started for a controller (it sees `--dist` in the worker's options); stopping one resumes the
     other, so the test ran traced anyway. Measured: the 20,000-record files took 18 s each in a worker against 9 s
-    untraced. This runs inside pytest-cov's wrapper (trylast), so it clears whichever tracer is left for the call.
+    untraced. This runs inside pytest-cov's wrapper (trylast), so it clears whichever tracer is left and puts it
+    back after the call; coverage's own pause does the same (sys.settrace / threading.settrace).
     """
     if item.get_closest_marker("no_cover") is None:
         return (yield)
-    with _tracer_off(threads=True):
+    tracer, thread_tracer = sys.gettrace(), threading.gettrace()
+    sys.settrace(None)
+    threading.settrace(None)  # type: ignore[arg-type]
+    try:
         return (yield)
+    finally:
+        threading.settrace(thread_tracer)  # type: ignore[arg-type]
+        sys.settrace(tracer)
 
 
 # Test timings for the local AWS: async retries without AWS's 1- and 2-minute waits, SQS gauges and alarm
