@@ -31,3 +31,24 @@ def test_the_item_size_limit_is_the_same_with_the_linear_check(monkeypatch: pyte
         with pytest.raises(ClientError, match="Item size has exceeded"):
             dynamodb.put_item(TableName="t", Item={"k": {"S": "big"}, "v": {"S": "x" * 410_000}})
         assert [i["k"]["S"] for i in dynamodb.scan(TableName="t")["Items"]] == ["ok"]
+
+
+def test_a_completed_upload_answers_no_such_upload_as_s3_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_fixes.no_such_upload()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="uploads")
+        upload = s3.create_multipart_upload(Bucket="uploads", Key="k")["UploadId"]
+        part = s3.upload_part(Bucket="uploads", Key="k", UploadId=upload, PartNumber=1, Body=b"x")
+        parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+        s3.complete_multipart_upload(Bucket="uploads", Key="k", UploadId=upload, MultipartUpload=parts)
+        aborted = s3.create_multipart_upload(Bucket="uploads", Key="k")["UploadId"]
+        s3.abort_multipart_upload(Bucket="uploads", Key="k", UploadId=aborted)
+
+        with pytest.raises(ClientError, match="NoSuchUpload"):
+            s3.upload_part(Bucket="uploads", Key="k", UploadId=upload, PartNumber=2, Body=b"y")
+        with pytest.raises(ClientError, match="NoSuchUpload"):
+            s3.complete_multipart_upload(Bucket="uploads", Key="k", UploadId=aborted, MultipartUpload=parts)
+        assert s3.get_object(Bucket="uploads", Key="k")["Body"].read() == b"x"

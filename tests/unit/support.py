@@ -36,6 +36,11 @@ from shipment_processor.config import Settings  # noqa: E402
 from shipment_processor.handler import Runtime, handle  # noqa: E402
 from shipment_processor.store import Backoff, Store, from_dynamodb  # noqa: E402
 
+from tools.emulator import moto_fixes  # noqa: E402
+
+# S3's answer to a repeated completion of a multipart upload (NoSuchUpload), which the local AWS gives too.
+moto_fixes.no_such_upload()
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 BUCKET = f"shipment-files-{ACCOUNT}-{REGION}-dev"

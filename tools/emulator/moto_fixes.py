@@ -3,6 +3,10 @@
 ``linear_item_size``: moto re-sums an item's every attribute each time one is set (quadratic in the attributes of
 an item, about a third of moto's CPU per stored item here). Checking the whole item once against the same limit
 accepts and refuses exactly the same items, and the emulator stores more of them per second.
+
+``no_such_upload``: S3 answers UploadPart and CompleteMultipartUpload for an upload that was completed or aborted
+(or never existed) with ``404 NoSuchUpload``; moto fails with a KeyError (a 500). A client
+that repeats a completion (a lost answer re-sent, a retried invocation) must see what S3 says.
 """
 
 from __future__ import annotations
@@ -27,3 +31,22 @@ def linear_item_size() -> None:
         dict.update(self.attrs, converted)  # later updates still go through LimitedSizeDict's own check
 
     dynamo_type.Item.__init__ = init
+
+
+def no_such_upload() -> None:
+    """Answer the multipart calls for an unknown upload id with NoSuchUpload, as S3 does (idempotent)."""
+    from moto.s3.exceptions import NoSuchUpload  # noqa: PLC0415
+    from moto.s3.models import S3Backend  # noqa: PLC0415
+
+    if getattr(S3Backend, "_no_such_upload", False):
+        return
+    for name in ("upload_part", "complete_multipart_upload"):  # abort already answers NoSuchUpload
+        original = getattr(S3Backend, name)
+
+        def checked(self: Any, bucket_name: str, multipart_id: str, *args: Any, _original: Any = original) -> Any:
+            if multipart_id not in self.get_bucket(bucket_name).multiparts:
+                raise NoSuchUpload(upload_id=multipart_id)
+            return _original(self, bucket_name, multipart_id, *args)
+
+        setattr(S3Backend, name, checked)
+    S3Backend._no_such_upload = True  # type: ignore[attr-defined]

@@ -136,6 +136,7 @@ class Emulator:
         self.metric_written = threading.Event()
         self._install_s3_hook()
         moto_fixes.linear_item_size()
+        moto_fixes.no_such_upload()
 
     # ------------------------------------------------------------------------------------- S3 events
 
@@ -182,6 +183,10 @@ class Emulator:
         }
         if version_id and version_id != "null":
             s3_object["versionId"] = version_id
+        elif getattr(bucket, "versioning_status", None) == "Suspended":
+            # S3 stores every new object of a versioning-suspended bucket as the "null" version and says so in the
+            # event (moto keeps no version id for it): the function must treat "null" as no version.
+            s3_object["versionId"] = "null"
         s3_object["sequencer"] = sequencer
         record = {
             "eventVersion": "2.1",
