@@ -145,11 +145,15 @@ def s3_objects(event: Any, settings: Settings) -> tuple[list[S3Object], list[str
 def _decode(record: dict[str, Any]) -> S3Object:
     s3 = record["s3"]
     size = s3["object"].get("size")
+    # A bucket whose versioning was suspended gives every new object the version id "null": it names no version
+    # (each overwrite replaces the "null" version), so such an upload is told apart by its sequencer and read
+    # pinned to its ETag, as in a bucket that was never versioned.
+    version_id = s3["object"].get("versionId")
     return S3Object(
         bucket=str(s3["bucket"]["name"]),
         key=unquote_plus(s3["object"]["key"]),
         event_time=str(record["eventTime"]),
-        version_id=s3["object"].get("versionId") or None,
+        version_id=None if version_id in (None, "", "null") else str(version_id),
         etag=s3["object"].get("eTag"),
         size=int(size) if size is not None else None,
         sequencer=s3["object"].get("sequencer") or None,

@@ -36,7 +36,7 @@ from .formats import OutOfTime, ResumePoint
 from .lifecycle import PROCESSING, SUPERSEDED, Claim, Ledger, Skip, Target
 from .logs import log
 from .pipeline import Accepted, FileError, ResultStream, StreamStats, describe_ref
-from .store import ObjectChangedError, ObjectMissingError, Store
+from .store import ObjectChangedError, ObjectMissingError, RejectsWriter, Store
 
 MAX_ERROR_SAMPLES = 20
 CLAIM_GRACE_S = 5  # clock skew allowance on top of the claimer's own deadline
@@ -52,6 +52,31 @@ class Invocation:
     request_id: str
     remaining_ms: Callable[[], int] | None = None
     function_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """A segment's ending: the time ran short, and the rest of the file goes to a new invocation from ``point``."""
+
+    point: ResumePoint | None
+    stopped_at: float  # monotonic time the time ran short: what follows is the checkpoint margin's use
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A segment's ending: the file was read to its end, or could be read no further (``error``)."""
+
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """A segment's ending: the object at the key is no longer the upload being processed."""
+
+    reason: str
+
+
+Ending = HandOff | Finished | Superseded
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +178,17 @@ class FileProcessor:
         return self._run(self.ledger.resume(continuation, invocation.request_id, expiry), invocation)
 
     def reprocess(self, request: Mapping[str, Any], invocation: Invocation) -> FileReport:
-        """A deliberate new attempt on a final version (after a fix), recorded as attempt n + 1."""
+        """An operator's request: a new attempt on a final version (after a fix), recorded as attempt n + 1; for a
+        version stuck PROCESSING with a stale claim, the attempt resumed from its checkpoint (``restart``: the
+        version started again as attempt n + 1)."""
         key = str(request["key"])
         item = self.ledger.find(key, request.get("version_id"), request.get("upload_timestamp"))
         if item is None:
             raise LookupError(f"no metadata item for {key} (version {request.get('version_id')})")
         expiry = self._claim_expiry(self._clock(), invocation)
-        taken = self.ledger.reprocess(key, str(item["upload_timestamp"]), invocation.request_id, expiry)
+        taken = self.ledger.reprocess(
+            key, str(item["upload_timestamp"]), invocation.request_id, expiry, restart=bool(request.get("restart"))
+        )
         return self._run(taken, invocation)
 
     def shipper(self, key: str) -> str:
@@ -192,7 +221,6 @@ class FileProcessor:
     def _segment(self, claim: Claim, invocation: Invocation) -> FileReport:
         started = self._monotonic()
         item = claim.item
-        limits = self.settings.limits
         run = _Run.restore(claim.checkpoint, self._clock())
         version_id = None if item.get("version_id") in (None, "null") else str(item["version_id"])
         source = self.store.object_source(str(item["bucket"]), claim.filename, version_id, item.get("etag"))
@@ -201,24 +229,52 @@ class FileProcessor:
         report = self.store.rejects_report(
             str(item["bucket"]),
             bounds.rejects_key(self.settings.rejects_prefix, claim.filename, tag),
-            {"source-version": version_id or "null", "source-upload-timestamp": claim.upload_timestamp},
+            {
+                "source-version": version_id or "null",
+                "source-upload-timestamp": claim.upload_timestamp,
+                "source-attempt": str(claim.attempt),
+            },
             spill_prefix=f"{self.settings.rejects_prefix}.partial/",
         )
         if run.report:
             report.resume(run.report)
-        margin = self.settings.checkpoint_margin_ms
-        remaining = invocation.remaining_ms
+        if claim.takeover:  # a retry: an earlier try of this attempt may have closed the report before it stopped
+            report.recognise()
+        try:
+            ending = self._read(claim, invocation, run, source=source, stats=stats, report=report)
+        finally:
+            source.close()
+        run.duration_ms += int((self._monotonic() - started) * 1000)
+        if isinstance(ending, HandOff):
+            return self._hand_off(claim, invocation, run, ending, report)
+        file_size = source.size if source.size is not None else int(item.get("file_size") or 0)
+        return self._end_chain(claim, run, ending, report=report, stats=stats, file_size=file_size)
+
+    def _read(
+        self,
+        claim: Claim,
+        invocation: Invocation,
+        run: _Run,
+        *,
+        source: Any,
+        stats: StreamStats,
+        report: RejectsWriter,
+    ) -> Ending:
+        """Read this segment's records into the events table and the report; say how the segment ends.
+
+        The events are flushed whatever the ending, so the counts always match what is stored. An exception out
+        of here is an AWS failure: the invocation fails and Lambda retries it from the last checkpoint."""
+        limits = self.settings.limits
+        file_size = int(claim.item.get("file_size") or 0)
+        if file_size > limits.max_object_bytes:
+            return Finished(
+                f"file is {file_size} bytes, larger than the {limits.max_object_bytes}-byte limit (MAX_OBJECT_BYTES)"
+            )
+        margin, remaining = self.settings.checkpoint_margin_ms, invocation.remaining_ms
 
         def out_of_time() -> bool:
             return remaining is not None and remaining() < margin
 
-        error: str | None = None
-        superseded: str | None = None
-        stopped = False
-        stopped_at = 0.0  # when the time ran short: what follows (flush, checkpoint, hand-off) is the margin's use
-        read_here = 0
-        rejects_key: str | None = None
-        file_size = int(item.get("file_size") or 0)
         stream = ResultStream(
             source,
             claim.filename,
@@ -229,88 +285,56 @@ class FileProcessor:
             records_before=run.accepted + run.rejected,
             out_of_time=out_of_time,
         )
-        samples = run.samples if run.samples is not None else []
-        reasons = run.reasons if run.reasons is not None else {}
-        run.reasons = reasons
-        try:
-            if file_size > limits.max_object_bytes:
-                error = (
-                    f"file is {file_size} bytes, larger than the {limits.max_object_bytes}-byte limit "
-                    "(MAX_OBJECT_BYTES)"
-                )
-            else:
-                with self.store.event_writer(claim.filename, version_id or "null") as events, report:
-                    try:
-                        for result in stream:
-                            read_here += 1
-                            if isinstance(result, Accepted):
-                                events.put(result.update, result.ref)
-                                run.accepted += 1
-                            else:
-                                reason = bounds.cap(result.reason, bounds.MAX_REASON_BYTES)
-                                report.add(result.ref, reason, result.raw)
-                                outcome.count_reason(reasons, reason)
-                                run.rejected += 1
-                                if len(samples) < MAX_ERROR_SAMPLES:
-                                    sample = f"{describe_ref(result.ref)}: {reason}"
-                                    samples.append(bounds.cap(sample, bounds.MAX_SAMPLE_BYTES))
-                            if not read_here % BUDGET_CHECK_EVERY and out_of_time():
-                                stopped, stopped_at = True, self._monotonic()
-                                break
-                    except OutOfTime as exc:
-                        if read_here:
-                            stopped, stopped_at = True, self._monotonic()
-                        else:
-                            error = f"no record could be read in one invocation: {exc}"
-                    except FileError as exc:
-                        error = str(exc)
-                    events.close()
-                    if stopped and claim.segment >= self.settings.max_invocations:
-                        stopped = False
-                        error = (
-                            f"the file needed more than {self.settings.max_invocations} invocations "
-                            f"(MAX_INVOCATIONS) and was stopped after {run.accepted + run.rejected} records; "
-                            "raise the function's memory or timeout, or split the file"
-                        )
-                    if stopped:
-                        run.report = report.suspend(f"{claim.attempt}-{claim.segment}")
+        samples = run.samples = run.samples if run.samples is not None else []
+        reasons = run.reasons = run.reasons if run.reasons is not None else {}
+        ending: Ending = Finished()
+        read_here = 0
+        with self.store.event_writer(claim.filename, claim.item.get("version_id") or "null") as events, report:
+            try:
+                for result in stream:
+                    read_here += 1
+                    if isinstance(result, Accepted):
+                        events.put(result.update, result.ref)
+                        run.accepted += 1
                     else:
-                        rejects_key = report.close()
-        except ObjectMissingError as exc:
-            error = f"object no longer exists (deleted before it could be processed): {exc}"
-        except ObjectChangedError as exc:
-            superseded = str(exc)
-        finally:
-            source.close()
-        file_size = source.size if source.size is not None else file_size
-        run.samples = samples
-        run.duration_ms += int((self._monotonic() - started) * 1000)
-
-        if stopped and superseded is None:
-            return self._hand_off(claim, invocation, run, stream.resume_point(), report=report, stopped_at=stopped_at)
-        return self._finish(
-            claim,
-            run,
-            stats=stats,
-            file_size=file_size,
-            error=error,
-            superseded=superseded,
-            rejects_key=rejects_key,
-            rejects_version=report.version_id,
-        )
+                        reason = bounds.cap(result.reason, bounds.MAX_REASON_BYTES)
+                        report.add(result.ref, reason, result.raw)
+                        outcome.count_reason(reasons, reason)
+                        run.rejected += 1
+                        if len(samples) < MAX_ERROR_SAMPLES:
+                            samples.append(bounds.cap(f"{describe_ref(result.ref)}: {reason}", bounds.MAX_SAMPLE_BYTES))
+                    if not read_here % BUDGET_CHECK_EVERY and out_of_time():
+                        ending = HandOff(stream.resume_point(), self._monotonic())
+                        break
+            except OutOfTime as exc:
+                if read_here:
+                    ending = HandOff(stream.resume_point(), self._monotonic())
+                else:
+                    ending = Finished(f"no record could be read in one invocation: {exc}")
+            except FileError as exc:
+                ending = Finished(str(exc))
+            except ObjectMissingError as exc:
+                ending = Finished(f"object no longer exists (deleted before it could be processed): {exc}")
+            except ObjectChangedError as exc:
+                ending = Superseded(str(exc))
+            events.close()
+        if isinstance(ending, HandOff) and claim.segment >= self.settings.max_invocations:
+            ending = Finished(
+                f"the file needed more than {self.settings.max_invocations} invocations (MAX_INVOCATIONS) and was "
+                f"stopped after {run.accepted + run.rejected} records; raise the function's memory or timeout, or "
+                "split the file"
+            )
+        return ending
 
     def _hand_off(
-        self,
-        claim: Claim,
-        invocation: Invocation,
-        run: _Run,
-        point: ResumePoint | None,
-        *,
-        report: Any,
-        stopped_at: float,
+        self, claim: Claim, invocation: Invocation, run: _Run, ending: HandOff, report: RejectsWriter
     ) -> FileReport:
-        assert point is not None  # only a single JSON object has no resume point, and it never stops part-way
-        run.resume = point
+        """Checkpoint and queue the next segment. The spilled report this segment resumed from is deleted only
+        once the new checkpoint, which no longer points at it, is written."""
+        assert ending.point is not None  # only a single JSON object has no resume point, and it never stops
+        with report:
+            run.report = report.suspend(f"{claim.attempt}-{claim.segment}")
+        run.resume = ending.point
         expiry = int(self._clock().timestamp()) + self.settings.claim_timeout_s
         queued = self.ledger.checkpoint(claim, run.saved(), expiry)
         total = run.accepted + run.rejected
@@ -339,9 +363,9 @@ class FileProcessor:
             key=claim.filename,
             upload_timestamp=claim.upload_timestamp,
             segment=segment,
-            offset=point.offset,
+            offset=ending.point.offset,
             records_so_far=total,
-            handoff_ms=int((self._monotonic() - stopped_at) * 1000),  # of CHECKPOINT_MARGIN_MS, what it took
+            handoff_ms=int((self._monotonic() - ending.stopped_at) * 1000),  # of CHECKPOINT_MARGIN_MS, its use
             remaining_ms=invocation.remaining_ms() if invocation.remaining_ms else None,
         )
         return FileReport(
@@ -355,30 +379,37 @@ class FileProcessor:
             attempt=claim.attempt,
         )
 
-    def _finish(
+    def _end_chain(
         self,
         claim: Claim,
         run: _Run,
+        ending: Finished | Superseded,
         *,
+        report: RejectsWriter,
         stats: StreamStats,
         file_size: int,
-        error: str | None,
-        superseded: str | None,
-        rejects_key: str | None,
-        rejects_version: str | None,
     ) -> FileReport:
+        """The chain's commit point: close the report, write the final item, then clean up and publish.
+
+        Every step before the final write can be repeated, or is recognised as done, by a retry that resumes from
+        the last checkpoint: the report's close is recognised by its metadata, and the temporary objects the
+        checkpoint points at are kept until the final write has succeeded. Whatever ended the chain (the end of
+        the file, a broken file, a deleted or overwritten object), the rejected records read so far get their
+        report."""
         total = run.accepted + run.rejected
-        if superseded is not None:
-            status, error = SUPERSEDED, superseded
-        elif error is not None:
-            status = "FAILED"
+        if isinstance(ending, Superseded):
+            status, error = SUPERSEDED, ending.reason
+        elif ending.error is not None:
+            status, error = "FAILED", ending.error
         elif total == 0:
             status, error = "FAILED", "file contains no records"
         elif run.accepted == 0:
             verdict = "the only record is not valid" if total == 1 else f"none of the {total} records is valid"
             status, error = "FAILED", f"{verdict}; see the rejects report"
         else:
-            status = "PARTIAL" if run.rejected else "SUCCESS"
+            status, error = ("PARTIAL" if run.rejected else "SUCCESS"), None
+        with report:
+            rejects_key = report.close()
         final = bounds.fit_item(
             {
                 **claim.item,
@@ -393,7 +424,7 @@ class FileProcessor:
                 "error_message": bounds.cap(error, bounds.MAX_ERROR_MESSAGE_BYTES) if error else None,
                 "error_samples": run.samples or None,
                 "rejects_key": rejects_key,
-                "rejects_version_id": rejects_version if rejects_key else None,
+                "rejects_version_id": report.version_id if rejects_key else None,
                 "processed_at": _iso(self._clock()),
                 "request_id": claim.owner,
                 "checkpoint": None,
@@ -403,6 +434,7 @@ class FileProcessor:
         final = {k: v for k, v in final.items() if v is not None}
         if not self.ledger.finish(claim, final):
             return self._taken_over(claim, run)
+        report.discard_resumed()
         for kind, count in sorted((run.reasons or {}).items(), key=lambda pair: -pair[1]):
             log(INFO, "rejects by reason", key=claim.filename, shipper=claim.item.get("shipper"), reason=kind,
                 count=count)  # fmt: skip

@@ -640,6 +640,12 @@ class RejectsWriter:
     keeps one multipart upload open: :meth:`suspend` uploads what fills whole parts and puts the rest (under
     S3's 5 MiB part minimum) into a temporary object below ``spill_prefix``; :meth:`resume` reads it back. Part
     numbers are fixed by position, so an invocation that dies and is retried re-uploads the same parts.
+
+    Closing is repeatable: the report carries ``metadata`` (its source version, upload and attempt), so a retry of
+    an invocation that had already closed it recognises the finished object (:meth:`recognise`, or S3 answering
+    ``NoSuchUpload`` for a completed upload) and writes nothing again. The temporary objects a report was resumed
+    from are deleted only when the caller says so (:meth:`discard_resumed`), after the write that made them
+    unnecessary: until then a retry may need them.
     """
 
     def __init__(
@@ -660,6 +666,7 @@ class RejectsWriter:
         self._created_here = False
         self._parts: list[dict[str, Any]] = []
         self._spills: list[str] = []  # temporary objects read back, deleted once the report no longer needs them
+        self._closed = False  # the finished report is already in S3 (an earlier try of this attempt closed it)
         self.lines = 0
         self.version_id: str | None = None
 
@@ -672,14 +679,18 @@ class RejectsWriter:
 
     def add(self, ref: RecordRef, reason: str, raw: str) -> None:
         """Append one report line: where the record is, why it was rejected, and the record itself."""
+        self.lines += 1
+        if self._closed:  # the report already holds this line
+            return
         entry = {ref[0]: ref[1], "reason": reason, "record": raw}
         self._buffer += json.dumps(entry, ensure_ascii=False).encode() + b"\n"
-        self.lines += 1
         if len(self._buffer) >= self._part_bytes:
             self._upload_part()
 
     def suspend(self, tag: str) -> dict[str, Any]:
         """Make everything added so far durable for a later invocation; return the state to resume from."""
+        if self._closed:
+            return {"lines": self.lines, "closed": True, "version_id": self.version_id}
         spill = None
         if self._buffer:
             if len(self._buffer) >= S3_MIN_PART_BYTES:
@@ -692,6 +703,9 @@ class RejectsWriter:
     def resume(self, state: Mapping[str, Any]) -> None:
         """Carry on from :meth:`suspend`'s state (the report so far stays where the earlier invocation put it)."""
         self.lines = int(state.get("lines", 0))
+        if state.get("closed"):
+            self._closed, self.version_id = True, state.get("version_id")
+            return
         self._upload_id = state.get("upload_id")
         self._parts = [{"PartNumber": int(p["PartNumber"]), "ETag": p["ETag"]} for p in state.get("parts", [])]
         spill = state.get("spill")
@@ -700,16 +714,40 @@ class RejectsWriter:
             self._buffer = bytearray(body.read())
             self._spills.append(spill)
 
+    def recognise(self) -> bool:
+        """Whether the finished report of this attempt is already in S3 (an earlier try closed it and then failed
+        or was stopped before its final write); if so, nothing more is written and :meth:`close` returns it."""
+        try:
+            head = self._client().head_object(Bucket=self._bucket, Key=self.key)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        if head.get("Metadata") != self._metadata:  # another attempt's or another version's report
+            return False
+        self._closed, self.version_id = True, head.get("VersionId")
+        self._buffer = bytearray()
+        return True
+
     def discard_resumed(self) -> None:
-        """Delete the temporary object read back by :meth:`resume` (a newer checkpoint no longer needs it)."""
-        self._discard_spills()
+        """Delete the temporary objects read back by :meth:`resume`, once the write that supersedes them (the next
+        checkpoint, or the final item) has succeeded."""
+        for spill in self._spills:
+            try:
+                self._client().delete_object(Bucket=self._bucket, Key=spill)
+            except Exception as exc:  # a lifecycle rule expires the temporary objects
+                log(WARNING, "could not delete a temporary rejects object", key=spill, error=repr(exc))
+        self._spills.clear()
 
     def close(self) -> str | None:
-        """Finish the upload; return the report key, or None when there was nothing to report."""
+        """Finish the upload (or recognise it finished); return the report key, or None when nothing was rejected.
+
+        Temporary objects are kept: the caller deletes them after its final write (:meth:`discard_resumed`)."""
+        if not self.lines:
+            return None
+        if self._closed:
+            return self.key
         if self._upload_id is None:
-            if not self.lines:
-                self._discard_spills()
-                return None
             response = self._client().put_object(
                 Bucket=self._bucket,
                 Key=self.key,
@@ -717,12 +755,13 @@ class RejectsWriter:
                 ContentType="application/x-ndjson",
                 Metadata=self._metadata,
             )
+            self.version_id = response.get("VersionId")
         else:
             if self._buffer or not self._parts:
                 self._upload_part()
-            response = self._complete()
-        self.version_id = response.get("VersionId")
-        self._discard_spills()
+            if not self._closed:
+                self._complete()
+        self._closed = True
         return self.key
 
     def abort(self) -> None:
@@ -738,26 +777,22 @@ class RejectsWriter:
             except Exception as exc:  # a bucket lifecycle rule cleans up abandoned uploads
                 log(WARNING, "could not abort the rejects report upload", key=self.key, error=repr(exc))
 
-    def _complete(self) -> dict[str, Any]:
+    def _complete(self) -> None:
         try:
-            return dict(
-                self._client().complete_multipart_upload(
-                    Bucket=self._bucket,
-                    Key=self.key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                )
+            response = self._client().complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
             )
+        except ClientError as exc:
+            # S3 may answer a repeated CompleteMultipartUpload (a lost response re-sent) with NoSuchUpload.
+            if _code(exc) == "NoSuchUpload" and self.recognise():
+                return
+            raise
         finally:
-            self._upload_id = None
-
-    def _discard_spills(self) -> None:
-        for spill in self._spills:
-            try:
-                self._client().delete_object(Bucket=self._bucket, Key=spill)
-            except Exception as exc:  # a lifecycle rule expires the temporary objects
-                log(WARNING, "could not delete a temporary rejects object", key=spill, error=repr(exc))
-        self._spills.clear()
+            self._upload_id = None  # completed, or failed for good: nothing for abort() to do
+        self.version_id = response.get("VersionId")
 
     def _upload_part(self) -> None:
         if self._upload_id is None:
@@ -766,13 +801,19 @@ class RejectsWriter:
             )["UploadId"]
             self._created_here = True
         number = len(self._parts) + 1
-        response = self._client().upload_part(
-            Bucket=self._bucket,
-            Key=self.key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=bytes(self._buffer),
-        )
+        try:
+            response = self._client().upload_part(
+                Bucket=self._bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=bytes(self._buffer),
+            )
+        except ClientError as exc:
+            # Another holder of this attempt (a stale claim that came back) completed the upload meanwhile.
+            if _code(exc) == "NoSuchUpload" and self.recognise():
+                return
+            raise
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
         self._buffer = bytearray()
 

@@ -35,6 +35,7 @@ def test_report_sits_under_the_rejects_prefix_named_for_the_key_and_its_version(
     assert head["Metadata"] == {
         "source-version": result.item["version_id"],
         "source-upload-timestamp": result.item["upload_timestamp"],
+        "source-attempt": "1",
     }
 
 

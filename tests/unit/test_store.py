@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from shipment_processor.config import Settings
 from shipment_processor.store import Store, TransientAWSError
 
@@ -150,6 +151,132 @@ def test_a_temporary_report_object_that_cannot_be_deleted_is_logged(
     capsys.readouterr()
 
     assert resumed.close() == "rejected/small.errors.jsonl"
+    resumed.discard_resumed()  # after the final write
 
     (line,) = log_lines(capsys.readouterr().out)
     assert line["message"] == "could not delete a temporary rejects object"
+
+
+# --- closing a report is repeatable --------------------------------------------------------------------------------
+
+META = {"source-version": "v1", "source-upload-timestamp": "t", "source-attempt": "1"}
+
+
+def _carried_upload(store: Store, key: str) -> dict[str, Any]:
+    """A report whose multipart upload was started by an earlier invocation: one full part and a spilled tail."""
+    writer = store.rejects_report(BUCKET, key, META, "rejected/.partial/")
+    writer.add(("line", 1), "r", "x" * (PART + 10))
+    writer.add(("line", 2), "r", "tail")
+    return writer.suspend("1-1")
+
+
+class CompletesOnce:
+    """S3 answering a repeated CompleteMultipartUpload with NoSuchUpload, as its error message allows ("the upload
+    may have been aborted or completed"); moto answers it again with the object (the other answer S3 may give)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._completed: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def complete_multipart_upload(self, **kwargs: Any) -> Any:
+        if kwargs["UploadId"] in self._completed:
+            raise ClientError({"Error": {"Code": "NoSuchUpload", "Message": "completed"}}, "CompleteMultipartUpload")
+        self._completed.add(kwargs["UploadId"])
+        return self._real.complete_multipart_upload(**kwargs)
+
+
+@pytest.mark.parametrize("answer", ["the object again", "NoSuchUpload"])
+def test_a_report_completed_by_an_earlier_try_is_recognised_when_completing_again(world: World, answer: str) -> None:
+    s3 = CompletesOnce(world.s3) if answer == "NoSuchUpload" else world.s3
+    store = Store(Settings(), s3=s3, report_part_bytes=PART)
+    state = _carried_upload(store, "rejected/twice.errors.jsonl")
+    first = store.rejects_report(BUCKET, "rejected/twice.errors.jsonl", META, "rejected/.partial/")
+    first.resume(state)
+    assert first.close() == "rejected/twice.errors.jsonl"
+    again = store.rejects_report(BUCKET, "rejected/twice.errors.jsonl", META, "rejected/.partial/")
+    again.resume(state)  # the retry did not look first, and completes the upload again
+
+    assert again.close() == "rejected/twice.errors.jsonl"
+
+    assert again.version_id == first.version_id is not None
+    versions = world.s3.list_object_versions(Bucket=BUCKET, Prefix="rejected/twice.errors.jsonl")["Versions"]
+    assert len(versions) == 1
+
+
+def test_a_part_for_an_upload_another_holder_completed_is_recognised_and_not_resent(world: World) -> None:
+    store = Store(Settings(), s3=world.s3, report_part_bytes=PART)
+    state = _carried_upload(store, "rejected/raced.errors.jsonl")
+    late = store.rejects_report(BUCKET, "rejected/raced.errors.jsonl", META, "rejected/.partial/")
+    late.resume(state)
+    winner = store.rejects_report(BUCKET, "rejected/raced.errors.jsonl", META, "rejected/.partial/")
+    winner.resume(state)
+    winner.close()
+
+    late.add(("line", 3), "r", "y" * PART)  # fills a part: UploadPart answers NoSuchUpload
+
+    assert late.close() == "rejected/raced.errors.jsonl" and late.version_id == winner.version_id
+
+
+def test_a_recognised_report_is_carried_closed_through_a_later_hand_off(world: World) -> None:
+    store = Store(Settings(), s3=world.s3)
+    done = store.rejects_report(BUCKET, "rejected/closed.errors.jsonl", META, "rejected/.partial/")
+    done.add(("line", 1), "r", "x")
+    done.close()
+    retry = store.rejects_report(BUCKET, "rejected/closed.errors.jsonl", META, "rejected/.partial/")
+    assert retry.recognise()
+    retry.add(("line", 1), "r", "x")
+
+    state = retry.suspend("1-2")  # the retry ran short of time and hands off
+    resumed = store.rejects_report(BUCKET, "rejected/closed.errors.jsonl", META, "rejected/.partial/")
+    resumed.resume(state)
+
+    assert state == {"lines": 1, "closed": True, "version_id": done.version_id}
+    assert resumed.close() == "rejected/closed.errors.jsonl" and resumed.version_id == done.version_id
+    versions = world.s3.list_object_versions(Bucket=BUCKET, Prefix="rejected/closed.errors.jsonl")["Versions"]
+    assert len(versions) == 1
+    assert world.s3.list_objects_v2(Bucket=BUCKET, Prefix="rejected/.partial/").get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("metadata", "recognised"),
+    [(META, True), ({**META, "source-attempt": "2"}, False), ({**META, "source-version": "v2"}, False)],
+    ids=["same attempt", "another attempt", "another version"],
+)
+def test_only_the_same_attempts_report_is_recognised(world: World, metadata: dict[str, str], recognised: bool) -> None:
+    store = Store(Settings(), s3=world.s3)
+    done = store.rejects_report(BUCKET, "rejected/mine.errors.jsonl", META, "rejected/.partial/")
+    done.add(("line", 1), "r", "x")
+    done.close()
+
+    assert store.rejects_report(BUCKET, "rejected/mine.errors.jsonl", metadata, "p/").recognise() is recognised
+    assert store.rejects_report(BUCKET, "rejected/none.errors.jsonl", META, "p/").recognise() is False
+
+
+def test_a_report_that_cannot_be_looked_at_fails_rather_than_being_written_twice(world: World) -> None:
+    class Forbidden:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(world.s3, name)
+
+        def head_object(self, **_: Any) -> None:
+            raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+    writer = Store(Settings(), s3=Forbidden()).rejects_report(BUCKET, "rejected/x.errors.jsonl", META, "p/")
+
+    with pytest.raises(ClientError, match="Forbidden"):
+        writer.recognise()
+
+
+def test_a_completion_s3_refuses_for_another_reason_fails_the_invocation(world: World) -> None:
+    class Refusing(CompletesOnce):
+        def complete_multipart_upload(self, **_: Any) -> Any:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, "CompleteMultipartUpload")
+
+    store = Store(Settings(), s3=Refusing(world.s3), report_part_bytes=PART)
+    writer = store.rejects_report(BUCKET, "rejected/refused.errors.jsonl", META, "rejected/.partial/")
+    writer.resume(_carried_upload(store, "rejected/refused.errors.jsonl"))
+
+    with pytest.raises(ClientError, match="InternalError"):
+        writer.close()
