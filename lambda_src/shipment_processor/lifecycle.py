@@ -15,6 +15,7 @@ them), each able to recognise its own earlier success when a response was lost a
     PROCESSING --checkpoint--> PROCESSING + handoff token  --continue (the next invocation)--> PROCESSING
     PROCESSING --finish--> SUCCESS | PARTIAL | FAILED | SUPERSEDED  (+ outcome_pending until it is emitted)
     final --reprocess--> PROCESSING of attempt n + 1 (the earlier attempt's summary is kept)
+    PROCESSING, stale claim --reprocess--> taken over, resumed from its checkpoint (or, restart: attempt n + 1)
 
 A claim is taken over only when it is stale (past the holder's deadline), when it belongs to the same request
 id (Lambda retries an async invocation with the same id, after the earlier try ended), or, for a continuation,
@@ -213,7 +214,7 @@ class Ledger:
                 upload_timestamp = f"{target.event_time}#{target.identity}"
                 continue
             return self._take_over(existing, owner, expires_at)
-        raise RuntimeError(f"two versions claim {target.key} at {upload_timestamp}")  # pragma: no cover
+        raise RuntimeError(f"two versions claim {target.key} at {upload_timestamp}")
 
     def resume(self, continuation: Mapping[str, Any], owner: str, expires_at: int) -> Claim | Skip:
         """Claim the file item for the next segment, with the hand-off token of the checkpoint that queued it."""
@@ -251,23 +252,34 @@ class Ledger:
         # or a chain whose holder stopped: carry on from the item's own checkpoint, whatever its segment.
         return self._take_over(existing, owner, expires_at)
 
-    def reprocess(self, filename: str, upload_timestamp: str, owner: str, expires_at: int) -> Claim | Skip:
-        """Start a new attempt on a final version (after a fix): the earlier attempt stays in its history."""
+    def reprocess(
+        self, filename: str, upload_timestamp: str, owner: str, expires_at: int, *, restart: bool = False
+    ) -> Claim | Skip:
+        """An operator's request on one version: a new attempt on a final version (after a fix), or the way out for
+        one left PROCESSING. A stuck version's claim is taken over when it is stale or held by this request (Lambda
+        retrying a reprocess that failed) and the attempt carries on from its checkpoint; with ``restart`` the
+        version starts again as a new attempt instead. A live claim answers IN_PROGRESS. The earlier attempt stays
+        in the item's history."""
         existing = self._table.get_metadata(filename, upload_timestamp)
         if existing is None:
             return Skip(SUPERSEDED, {}, "there is no such file item")
         for _ in range(3):
-            if existing.get("processing_status") not in FINAL_STATUSES:
-                return Skip("IN_PROGRESS", existing, "the version is still being processed")
+            final = existing.get("processing_status") in FINAL_STATUSES
+            if not final:
+                if not self._may_take_over(existing, owner):
+                    return Skip("IN_PROGRESS", existing, "the version is still being processed")
+                if not restart:
+                    return self._take_over(existing, owner, expires_at, by="an operator resumed it")
             token = self._token()
-            history = [*existing.get("previous_attempts", []), _summary(existing)][-MAX_ATTEMPT_HISTORY:]
+            ended = None if final else "abandoned while PROCESSING: an operator restarted the version"
+            history = [*existing.get("previous_attempts", []), _summary(existing, ended)][-MAX_ATTEMPT_HISTORY:]
             attempt = int(existing.get("attempt", 1))
             written, conflict = self._table.update_if(
                 {"filename": filename, "upload_timestamp": upload_timestamp},
                 "SET #processing_status = :processing, #attempt = :next, #segment = :one, #invocations = :one, "
                 "#claim_token = :token, #claim_owner = :owner, #claim_expires_at = :expires, "
                 "#previous_attempts = :history REMOVE " + ", ".join(f"#{name}" for name in RUN_FIELDS),
-                "#attempt = :attempt AND #processing_status = :status",
+                "#attempt = :attempt AND #processing_status = :status AND #claim_token = :seen",
                 {
                     ":processing": PROCESSING,
                     ":next": attempt + 1,
@@ -278,6 +290,7 @@ class Ledger:
                     ":history": history,
                     ":attempt": attempt,
                     ":status": existing["processing_status"],
+                    ":seen": existing.get("claim_token", ""),
                 },
             )
             if written is not None:
@@ -286,27 +299,34 @@ class Ledger:
             if conflict.get("claim_token") == token:
                 return Claim(filename, upload_timestamp, token, owner, conflict)
             existing = conflict
-        return Skip("IN_PROGRESS", existing, "other invocations keep changing this item")  # pragma: no cover
+        return Skip("IN_PROGRESS", existing, "other invocations keep changing this item")
 
-    def _take_over(self, existing: dict[str, Any], owner: str, expires_at: int) -> Claim | Skip:
+    def _may_take_over(self, existing: Mapping[str, Any], owner: str) -> bool:
+        """A claim may be taken over when it is stale (past its holder's deadline, or released after an error) or
+        when this request holds it (Lambda retries an invocation with the same request id)."""
+        return int(existing.get("claim_expires_at", 0)) < int(self._clock()) or existing.get("claim_owner") == owner
+
+    def _take_over(
+        self, existing: dict[str, Any], owner: str, expires_at: int, *, by: str | None = None
+    ) -> Claim | Skip:
         filename, upload_timestamp = str(existing["filename"]), str(existing["upload_timestamp"])
         for _ in range(3):
             status = existing.get("processing_status")
             if status in FINAL_STATUSES:
                 return self._final(existing, owner, "this object version is already processed")
-            now = int(self._clock())
-            stale = int(existing.get("claim_expires_at", 0)) < now
-            if not stale and existing.get("claim_owner") != owner:
+            if not self._may_take_over(existing, owner):
                 return Skip("IN_PROGRESS", existing, "another invocation is processing this object version")
             token = self._token()
             why = _why(existing, owner)
             interrupted = not why.startswith("retrying after an error")
+            if by:
+                why = f"{by} ({why})"
             written, conflict = self._table.update_if(
                 {"filename": filename, "upload_timestamp": upload_timestamp},
                 "SET #claim_token = :token, #claim_owner = :owner, #claim_expires_at = :expires, "
                 "#invocations = if_not_exists(#invocations, :zero) + :one, "
                 "#interrupted_invocations = if_not_exists(#interrupted_invocations, :zero) + :interrupted"
-                + (", #last_interruption = :why" if interrupted else "")
+                + (", #last_interruption = :why" if interrupted or by else "")
                 + " REMOVE #handoff_token",
                 "#processing_status = :processing AND #claim_token = :seen",
                 {
@@ -318,7 +338,7 @@ class Ledger:
                     ":interrupted": 1 if interrupted else 0,
                     ":processing": PROCESSING,
                     ":seen": existing.get("claim_token", ""),
-                    **({":why": why} if interrupted else {}),
+                    **({":why": why} if interrupted or by else {}),
                 },
             )
             if written is not None:
@@ -327,7 +347,7 @@ class Ledger:
             if conflict.get("claim_token") == token:
                 return Claim(filename, upload_timestamp, token, owner, conflict, why)
             existing = conflict
-        return Skip("IN_PROGRESS", existing, "other invocations keep taking this item over")  # pragma: no cover
+        return Skip("IN_PROGRESS", existing, "other invocations keep taking this item over")
 
     def _final(self, existing: dict[str, Any], owner: str, reason: str) -> Skip:
         """A final item: a duplicate, unless its outcome was never emitted and this invocation may do it."""
@@ -404,8 +424,9 @@ def _why(existing: Mapping[str, Any], owner: str) -> str:
     return "the invocation holding the claim stopped without finishing (timeout, out of memory or crash)"
 
 
-def _summary(item: Mapping[str, Any]) -> dict[str, Any]:
-    """What the history keeps of a finished attempt."""
+def _summary(item: Mapping[str, Any], ended: str | None = None) -> dict[str, Any]:
+    """What the history keeps of an earlier attempt (``ended``: how one that never finished was left)."""
     names = ("attempt", "processing_status", "records_total", "records_accepted", "records_rejected",
              "processed_at", "request_id", "error_message", "invocations")  # fmt: skip
-    return {name: item.get(name) for name in names if item.get(name) is not None}
+    summary = {name: item.get(name) for name in names if item.get(name) is not None}
+    return {**summary, "ended": ended} if ended else summary

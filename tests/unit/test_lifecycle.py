@@ -212,3 +212,83 @@ def test_a_version_whose_version_record_is_missing_is_still_recognised_by_its_it
     again = ledger(table).begin(target(version_id=result.item["version_id"]), "req-2", NOW + 60, {})
 
     assert isinstance(again, Skip) and again.status == "DUPLICATE"
+
+
+class Meddling(Rival):
+    """A table where, before every conditional update of the ledger, another invocation changes the claim token
+    (and leaves the item as takeable as it was): every update the ledger tries fails its condition."""
+
+    def update_if(self, key: Mapping[str, str], update: str, condition: str, values: Mapping[str, Any], **kw: Any):
+        self.store.update_if(key, "SET #claim_token = :other", "attribute_exists(filename)",
+                             {":other": f"rival-{values.get(':token')}"})  # fmt: skip
+        return self.store.update_if(key, update, condition, values, **kw)
+
+
+@pytest.fixture
+def meddling(world: World) -> Meddling:
+    return Meddling(Store(Settings(), s3=world.s3, dynamodb=world.dynamodb))
+
+
+def test_a_take_over_that_loses_three_races_in_a_row_answers_in_progress(meddling: Meddling) -> None:
+    claimed(meddling, expires_at=NOW - 1)
+
+    taken = ledger(meddling).begin(target(), "req-2", NOW + 60, {})
+
+    assert isinstance(taken, Skip) and taken.status == "IN_PROGRESS"
+    assert "keep taking this item over" in taken.reason
+
+
+def test_a_reprocess_that_loses_three_races_in_a_row_answers_in_progress(meddling: Meddling) -> None:
+    _finished(meddling)
+
+    taken = ledger(meddling).reprocess(KEY, EVENT_TIME, "req-9", NOW + 60)
+
+    assert isinstance(taken, Skip) and taken.status == "IN_PROGRESS"
+    assert "keep changing this item" in taken.reason
+
+
+def test_two_versions_holding_both_keys_of_an_event_time_stop_the_claim_with_a_reason(table: Rival) -> None:
+    for upload_timestamp in (EVENT_TIME, f"{EVENT_TIME}#v:v1"):  # only a hand-edited table can hold this
+        table.store.put_if({"filename": KEY, "upload_timestamp": upload_timestamp, "identity": "v:other"},
+                           "attribute_not_exists(filename)", {})  # fmt: skip
+
+    with pytest.raises(RuntimeError, match="two versions claim"):
+        ledger(table).begin(target(), "req-2", NOW + 60, {})
+
+
+def _stuck(table: Rival, *, expires_at: int, owner: str = "req-1") -> Claim:
+    """A version left PROCESSING at attempt 1 with a checkpoint (its chain stopped)."""
+    claim = claimed(table, owner=owner, expires_at=expires_at)
+    assert ledger(table).checkpoint(claim, {"accepted": 64}, expires_at) is not None
+    return claim
+
+
+def test_reprocessing_a_stuck_version_resumes_its_attempt_from_the_checkpoint_and_says_who(table: Rival) -> None:
+    _stuck(table, expires_at=NOW - 1)
+
+    taken = ledger(table).reprocess(KEY, EVENT_TIME, "req-ops", NOW + 60)
+
+    assert isinstance(taken, Claim) and taken.attempt == 1 and taken.checkpoint == {"accepted": 64}
+    assert taken.takeover is not None and taken.takeover.startswith("an operator resumed it")
+    assert taken.item["last_interruption"] == taken.takeover and taken.item["interrupted_invocations"] == 1
+
+
+def test_restarting_a_stuck_version_is_a_new_attempt_that_records_the_abandoned_one(table: Rival) -> None:
+    _stuck(table, expires_at=NOW - 1)
+
+    taken = ledger(table).reprocess(KEY, EVENT_TIME, "req-ops", NOW + 60, restart=True)
+
+    assert isinstance(taken, Claim) and taken.attempt == 2 and taken.checkpoint is None
+    (earlier,) = taken.item["previous_attempts"]
+    assert earlier["attempt"] == 1 and earlier["processing_status"] == "PROCESSING"
+    assert earlier["ended"].startswith("abandoned while PROCESSING")
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["resume", "restart"])
+def test_a_stuck_version_whose_claim_is_live_is_left_to_its_holder(table: Rival, restart: bool) -> None:
+    _stuck(table, expires_at=NOW + 60)
+
+    taken = ledger(table).reprocess(KEY, EVENT_TIME, "req-ops", NOW + 60, restart=restart)
+
+    assert isinstance(taken, Skip) and taken.status == "IN_PROGRESS"
+    assert table.get_metadata(KEY, EVENT_TIME)["attempt"] == 1  # type: ignore[index]

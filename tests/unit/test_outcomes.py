@@ -183,7 +183,8 @@ def test_reprocessing_a_version_still_being_processed_changes_nothing(world: Wor
     meta = world.put(KEY, as_csv(records(300)))
     world.invoke(world.event((KEY, meta)), context=ShortContext("req-1", looks=3))
 
-    response = world.invoke({"reprocess": {"bucket": BUCKET, "key": KEY, "version_id": meta["versionId"]}})
+    request = {"reprocess": {"bucket": BUCKET, "key": KEY, "version_id": meta["versionId"]}}
+    response = world.invoke(request, context=Context("req-ops"))
 
     assert response["files"][0]["status"] == "IN_PROGRESS"
     world.drain()
