@@ -100,10 +100,15 @@ variable "lambda_memory_mb" {
 }
 
 variable "lambda_timeout_s" {
-  description = "Function timeout in seconds."
+  description = "Function timeout in seconds (above checkpoint_margin_ms, below claim_timeout_s)."
   type        = number
   default     = 30
   nullable    = false
+
+  validation {
+    condition     = var.lambda_timeout_s >= 1 && var.lambda_timeout_s <= 900 && floor(var.lambda_timeout_s) == var.lambda_timeout_s
+    error_message = "lambda_timeout_s must be a whole number between 1 and 900."
+  }
 }
 
 variable "lambda_runtime" {
@@ -218,6 +223,12 @@ variable "claim_timeout_s" {
     condition     = var.claim_timeout_s >= 1 && var.claim_timeout_s <= 86400 && floor(var.claim_timeout_s) == var.claim_timeout_s
     error_message = "claim_timeout_s must be a whole number between 1 and 86400 (CLAIM_TIMEOUT_S in lambda_src/shipment_processor/config.py)."
   }
+
+  # Checked with the same rule by config.py when FUNCTION_TIMEOUT_S is set (timing_problems).
+  validation {
+    condition     = var.claim_timeout_s > var.lambda_timeout_s
+    error_message = "claim_timeout_s must be above lambda_timeout_s: a file would be taken over while its invocation still runs."
+  }
 }
 
 variable "write_concurrency" {
@@ -253,6 +264,12 @@ variable "checkpoint_margin_ms" {
   validation {
     condition     = var.checkpoint_margin_ms >= 100 && var.checkpoint_margin_ms <= 600000 && floor(var.checkpoint_margin_ms) == var.checkpoint_margin_ms
     error_message = "checkpoint_margin_ms must be a whole number between 100 and 600000 (CHECKPOINT_MARGIN_MS in lambda_src/shipment_processor/config.py)."
+  }
+
+  # Checked with the same rule by config.py when FUNCTION_TIMEOUT_S is set (timing_problems).
+  validation {
+    condition     = var.checkpoint_margin_ms < var.lambda_timeout_s * 1000
+    error_message = "checkpoint_margin_ms must be below lambda_timeout_s in milliseconds: an invocation would checkpoint before doing any work."
   }
 }
 

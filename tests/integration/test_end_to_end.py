@@ -533,7 +533,7 @@ def test_a_file_larger_than_one_invocation_continues_in_new_ones_and_ends_exact(
     functions = stack.client("lambda")
     name = stack.outputs["function_name"]
     before = functions.get_function_configuration(FunctionName=name)
-    variables = {**before["Environment"]["Variables"], "CHECKPOINT_MARGIN_MS": "2000"}
+    variables = {**before["Environment"]["Variables"], "CHECKPOINT_MARGIN_MS": "2000", "FUNCTION_TIMEOUT_S": "3"}
     # 3 s less the 2 s margin leaves 1 s of work per invocation: 12,000 records need 3 or more even when moto
     # answers fast (with a 5 s and a 4 s timeout, a quick run of the local AWS finished the file in 2)
     functions.update_function_configuration(FunctionName=name, Timeout=3, Environment={"Variables": variables})

@@ -301,6 +301,7 @@ def test_the_function_knobs_reach_the_function(production: Plan) -> None:
     }
     assert (variables["MAX_INVOCATIONS"], variables["CHECKPOINT_MARGIN_MS"]) == ("50", "10000")
     assert (variables["OUTCOME_EVENTS"], variables["EVENTS_WRITE_PATH"]) == ("off", "sdk")
+    assert variables["FUNCTION_TIMEOUT_S"] == "60", "what config.py checks the margin and claim timeout against"
     assert production.one("aws_cloudwatch_log_group")["retention_in_days"] == 30
 
 
