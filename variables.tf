@@ -85,6 +85,45 @@ variable "dynamodb_deletion_protection" {
   nullable    = false
 }
 
+variable "events_billing_mode" {
+  description = "Capacity mode of the events table: PAY_PER_REQUEST (on demand) or PROVISIONED (auto scaled within events_write_capacity). See the README's sizing section."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+  nullable    = false
+}
+
+variable "events_max_write_request_units" {
+  description = "On demand only: the events table's maximum write request units per second (on_demand_throughput); writes above it are throttled. null = none of its own."
+  type        = number
+  default     = null
+}
+
+variable "events_max_read_request_units" {
+  description = "On demand only: the events table's maximum read request units per second (on_demand_throughput). null = none of its own."
+  type        = number
+  default     = null
+}
+
+variable "events_write_capacity" {
+  description = "PROVISIONED only, and required there: write capacity units the auto scaling keeps the events table between, and its target utilisation in percent (20-90, default 70)."
+  type = object({
+    min                = number
+    max                = number
+    target_utilization = optional(number, 70)
+  })
+  default = null
+}
+
+variable "events_read_capacity" {
+  description = "PROVISIONED only: read capacity units the auto scaling keeps the events table between, and its target utilisation; null = 1 to 10 at 70 %."
+  type = object({
+    min                = number
+    max                = number
+    target_utilization = optional(number, 70)
+  })
+  default = null
+}
+
 variable "log_retention_days" {
   description = "Retention of the function's log group, in days."
   type        = number
