@@ -37,6 +37,12 @@ module "dynamodb" {
   kms_key_arn                 = var.kms_key_arn
   deletion_protection_enabled = var.dynamodb_deletion_protection
   tags                        = var.tags
+
+  events_billing_mode            = var.events_billing_mode
+  events_max_write_request_units = var.events_max_write_request_units
+  events_max_read_request_units  = var.events_max_read_request_units
+  events_write_capacity          = var.events_write_capacity
+  events_read_capacity           = var.events_read_capacity
 }
 
 module "lambda" {

@@ -85,6 +85,45 @@ variable "dynamodb_deletion_protection" {
   nullable    = false
 }
 
+variable "events_billing_mode" {
+  description = "Capacity mode of the events table: PAY_PER_REQUEST (on demand) or PROVISIONED (auto scaled within events_write_capacity). See the README's sizing section."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+  nullable    = false
+}
+
+variable "events_max_write_request_units" {
+  description = "On demand only: the events table's maximum write request units per second (on_demand_throughput); writes above it are throttled. null = none of its own."
+  type        = number
+  default     = null
+}
+
+variable "events_max_read_request_units" {
+  description = "On demand only: the events table's maximum read request units per second (on_demand_throughput). null = none of its own."
+  type        = number
+  default     = null
+}
+
+variable "events_write_capacity" {
+  description = "PROVISIONED only, and required there: write capacity units the auto scaling keeps the events table between, and its target utilisation in percent (20-90, default 70)."
+  type = object({
+    min                = number
+    max                = number
+    target_utilization = optional(number, 70)
+  })
+  default = null
+}
+
+variable "events_read_capacity" {
+  description = "PROVISIONED only: read capacity units the auto scaling keeps the events table between, and its target utilisation; null = 1 to 10 at 70 %."
+  type = object({
+    min                = number
+    max                = number
+    target_utilization = optional(number, 70)
+  })
+  default = null
+}
+
 variable "log_retention_days" {
   description = "Retention of the function's log group, in days."
   type        = number
@@ -100,10 +139,15 @@ variable "lambda_memory_mb" {
 }
 
 variable "lambda_timeout_s" {
-  description = "Function timeout in seconds."
+  description = "Function timeout in seconds (above checkpoint_margin_ms, below claim_timeout_s)."
   type        = number
   default     = 30
   nullable    = false
+
+  validation {
+    condition     = var.lambda_timeout_s >= 1 && var.lambda_timeout_s <= 900 && floor(var.lambda_timeout_s) == var.lambda_timeout_s
+    error_message = "lambda_timeout_s must be a whole number between 1 and 900."
+  }
 }
 
 variable "lambda_runtime" {
@@ -218,6 +262,12 @@ variable "claim_timeout_s" {
     condition     = var.claim_timeout_s >= 1 && var.claim_timeout_s <= 86400 && floor(var.claim_timeout_s) == var.claim_timeout_s
     error_message = "claim_timeout_s must be a whole number between 1 and 86400 (CLAIM_TIMEOUT_S in lambda_src/shipment_processor/config.py)."
   }
+
+  # Checked with the same rule by config.py when FUNCTION_TIMEOUT_S is set (timing_problems).
+  validation {
+    condition     = var.claim_timeout_s > var.lambda_timeout_s
+    error_message = "claim_timeout_s must be above lambda_timeout_s: a file would be taken over while its invocation still runs."
+  }
 }
 
 variable "write_concurrency" {
@@ -253,6 +303,12 @@ variable "checkpoint_margin_ms" {
   validation {
     condition     = var.checkpoint_margin_ms >= 100 && var.checkpoint_margin_ms <= 600000 && floor(var.checkpoint_margin_ms) == var.checkpoint_margin_ms
     error_message = "checkpoint_margin_ms must be a whole number between 100 and 600000 (CHECKPOINT_MARGIN_MS in lambda_src/shipment_processor/config.py)."
+  }
+
+  # Checked with the same rule by config.py when FUNCTION_TIMEOUT_S is set (timing_problems).
+  validation {
+    condition     = var.checkpoint_margin_ms < var.lambda_timeout_s * 1000
+    error_message = "checkpoint_margin_ms must be below lambda_timeout_s in milliseconds: an invocation would checkpoint before doing any work."
   }
 }
 

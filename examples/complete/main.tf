@@ -56,6 +56,12 @@ variable "alarm_email_addresses" {
   default     = ["oncall@example.com"]
 }
 
+variable "reserved_concurrency" {
+  description = "Concurrent executions reserved for the function; null = unreserved. Lambda keeps 100 of the account's concurrency unreserved, so reserving any needs an account quota above 100 plus what is reserved; new accounts often start at 10 (Service Quotas, \"Concurrent executions\")."
+  type        = number
+  default     = null
+}
+
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
@@ -159,7 +165,7 @@ module "lambda" {
   region                = local.region
   package_path          = var.package_path
   kms_key_arn           = aws_kms_key.this.arn
-  reserved_concurrency  = 20
+  reserved_concurrency  = var.reserved_concurrency
   notification_suffixes = [".csv", ".json", ".jsonl", ".gz"]
 
   bucket_id           = module.s3.bucket_id

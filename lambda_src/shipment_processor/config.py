@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .arns import DEFAULT_PARTITION, partition
+
 _T = TypeVar("_T")
 
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
@@ -33,6 +35,9 @@ INTEGER_SETTINGS: dict[str, tuple[int, int, int]] = {
     "MAX_INVOCATIONS": (1, 10_000, 500),
     "CHECKPOINT_MARGIN_MS": (100, 600_000, 5_000),
 }
+# The function's timeout, in seconds, as the deployment declares it (Lambda puts it in no variable of its own; the
+# lambda module sets FUNCTION_TIMEOUT_S from its timeout_s). Lambda's own bounds. Unset: not checked.
+FUNCTION_TIMEOUT_BOUNDS = (1, 900)
 # Variables that take one of a few words: (choices, default).
 CHOICE_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
     "LOG_LEVEL": (_LOG_LEVELS, "INFO"),
@@ -75,6 +80,8 @@ class Settings:
     outcome_event_source: str = "shipment-processing.dev"
     function_name: str = ""  # AWS_LAMBDA_FUNCTION_NAME, set by Lambda: where continuations go without a context
     events_write_path: str = "direct"  # "sdk": client.batch_write_item, the fallback
+    function_timeout_s: int | None = None  # FUNCTION_TIMEOUT_S; None when the deployment does not say
+    partition: str = DEFAULT_PARTITION  # of AWS_REGION (Lambda sets it): the first field of the ARNs we build
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -107,7 +114,13 @@ class Settings:
             ),
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip(),
             events_write_path=reader.choice("EVENTS_WRITE_PATH"),
+            function_timeout_s=reader.optional_integer("FUNCTION_TIMEOUT_S", *FUNCTION_TIMEOUT_BOUNDS),
+            partition=partition(env.get("AWS_REGION", "").strip()),
         )
+        if settings.function_timeout_s is not None:
+            reader.problems += timing_problems(
+                settings.function_timeout_s, settings.checkpoint_margin_ms, settings.claim_timeout_s
+            )
         if incoming and rejects and (rejects.startswith(incoming) or incoming.startswith(rejects)):
             reader.problems.append(
                 f"REJECTS_PREFIX {rejects!r} and INCOMING_PREFIX {incoming!r} overlap: rejects reports would "
@@ -139,10 +152,38 @@ class _Reader:
         low, high, default = INTEGER_SETTINGS[name]
         return self.get(name, str(default), _int_between(low, high))
 
+    def optional_integer(self, name: str, low: int, high: int) -> int | None:
+        """A whole number between ``low`` and ``high``, or None when ``name`` is unset or blank."""
+        raw = self._env.get(name)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            return _int_between(low, high)(raw.strip())
+        except ValueError as exc:
+            self.problems.append(f"{name}={raw!r}: {exc}")
+            return None
+
     def choice(self, name: str) -> str:
         """One of the words CHOICE_SETTINGS allows for ``name`` (case-insensitive), upper- or lower-cased like them."""
         choices, default = CHOICE_SETTINGS[name]
         return self.get(name, default, _one_of(choices))
+
+
+def timing_problems(timeout_s: int, checkpoint_margin_ms: int, claim_timeout_s: int) -> list[str]:
+    """What is wrong with the settings measured against the function's timeout (the Terraform variables check
+    the same): the checkpoint margin must leave time to work, and a claim must outlive an invocation."""
+    problems = []
+    if checkpoint_margin_ms >= timeout_s * 1000:
+        problems.append(
+            f"CHECKPOINT_MARGIN_MS={checkpoint_margin_ms} must be below the function's timeout "
+            f"({timeout_s} s = {timeout_s * 1000} ms): an invocation would checkpoint before doing any work"
+        )
+    if claim_timeout_s <= timeout_s:
+        problems.append(
+            f"CLAIM_TIMEOUT_S={claim_timeout_s} must be above the function's timeout ({timeout_s} s): a file "
+            "would be taken over while its invocation still runs"
+        )
+    return problems
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:

@@ -4,9 +4,9 @@ connection.
 
 Why: per stored record, ``client.batch_write_item`` spends most of the function's CPU on generic work (shape-driven
 serialisation of every attribute, event hooks, endpoint rules, urllib3), and at Lambda's CPU share that CPU decides
-how many records one invocation can store. What stays botocore's: the credential chain (frozen per request, so
-refreshed session credentials and their token are always used together), the SigV4 signer, the endpoint and
-region the client resolved, its CA bundle and its timeouts.
+how many records one invocation can store. What stays botocore's, taken from the client the transport is made
+for: its credentials (frozen per request, so refreshed session credentials and their token are always used
+together), the SigV4 signer, the endpoint and region the client resolved, its CA bundle and its timeouts.
 
 One call here is one HTTP attempt. :class:`RetryableWriteError` marks what may succeed when repeated (throttling,
 5xx, dropped connections, timeouts, a corrupted response); the caller's backoff decides when and how often. Any
@@ -335,10 +335,13 @@ class DirectTransport:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_client(cls, client: Any, credentials: Any) -> DirectTransport:
-        """A transport that goes where ``client`` goes: its endpoint, region, CA bundle, timeouts, User-Agent.
+    def for_client(cls, client: Any) -> DirectTransport:
+        """A transport that goes where ``client`` goes and signs as it does: its endpoint, region, CA bundle,
+        timeouts, User-Agent, and its credentials object (frozen for every request, so a refresh is seen).
 
-        ``credentials`` is the session's credentials object (the client's own chain), frozen for every request.
+        The credentials come from the client, not from the default chain: a client made with explicit keys or an
+        assumed role's session signs both paths with the same identity. botocore exposes a client's credentials
+        only through ``_get_credentials()``, the accessor boto3's own CRT transfer uses for the same purpose.
         """
         meta, config = client.meta, client.meta.config
         # The CA bundle (or False) botocore resolved for this client from verify=, AWS_CA_BUNDLE, the config
@@ -349,7 +352,7 @@ class DirectTransport:
         return cls(
             endpoint_url=meta.endpoint_url,
             region=meta.region_name,
-            credentials=credentials,
+            credentials=client._get_credentials(),
             user_agent=f"{user_agent} {USER_AGENT_SUFFIX}",
             verify=verify,
             connect_timeout=config.connect_timeout,

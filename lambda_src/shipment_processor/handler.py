@@ -15,6 +15,7 @@ from logging import INFO, WARNING
 from typing import Any
 from urllib.parse import unquote_plus
 
+from .arns import unqualified_function_arn
 from .config import Settings
 from .logs import bind, configure, log, log_exception
 from .processor import FileProcessor, FileReport, Invocation, S3Object
@@ -75,7 +76,8 @@ def handle(event: Any, context: Any, rt: Runtime) -> dict[str, Any]:
     invocation = Invocation(
         request_id,
         getattr(context, "get_remaining_time_in_millis", None),
-        getattr(context, "invoked_function_arn", None),
+        # A continuation goes to the function itself even when this invocation came through an alias or version.
+        unqualified_function_arn(getattr(context, "invoked_function_arn", None)),
     )
     work: list[tuple[str, str | None, Callable[[], FileReport]]] = []
     problems: list[str] = []

@@ -88,6 +88,6 @@ def event_detail(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def object_arn(item: Mapping[str, Any]) -> str:
-    """The S3 object ARN the event is about (EventBridge's ``resources``)."""
-    return f"arn:aws:s3:::{item.get('bucket', '')}/{item['filename']}"
+def object_arn(item: Mapping[str, Any], partition: str) -> str:
+    """The S3 object ARN the event is about (EventBridge's ``resources``), in the function's ``partition``."""
+    return f"arn:{partition}:s3:::{item.get('bucket', '')}/{item['filename']}"

@@ -462,7 +462,7 @@ class FileProcessor:
                 self.settings.outcome_event_source,
                 outcome.DETAIL_TYPE,
                 outcome.event_detail(item),
-                [outcome.object_arn(item)],
+                [outcome.object_arn(item, self.settings.partition)],
             )
         document = outcome.emf(item, self.settings.metrics_namespace, int(self._clock().timestamp() * 1000))
         if document is not None:

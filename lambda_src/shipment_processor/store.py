@@ -268,7 +268,7 @@ class Store:
         client = self.client("dynamodb")
         with self._lock:
             if self._direct is None:
-                self._direct = DirectTransport.for_client(client, _session().get_credentials())
+                self._direct = DirectTransport.for_client(client)
             return self._direct
 
 

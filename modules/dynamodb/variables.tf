@@ -64,3 +64,93 @@ variable "tags" {
   default     = {}
   nullable    = false
 }
+
+variable "events_billing_mode" {
+  description = "Capacity mode of the events table: PAY_PER_REQUEST (on demand, the default) or PROVISIONED (with auto scaling between events_write_capacity's min and max). The metadata table stays on demand."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+  nullable    = false
+
+  validation {
+    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.events_billing_mode)
+    error_message = "events_billing_mode must be PAY_PER_REQUEST or PROVISIONED."
+  }
+}
+
+variable "events_max_write_request_units" {
+  description = "On demand only: the most write request units per second the events table may use (its on_demand_throughput maximum; writes above it are throttled). null = no maximum of its own (the account's table quota, 40,000 by default, still applies)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.events_max_write_request_units == null || try(var.events_max_write_request_units >= 1 && floor(var.events_max_write_request_units) == var.events_max_write_request_units, false)
+    error_message = "events_max_write_request_units must be null or a whole number of at least 1."
+  }
+  validation {
+    condition     = var.events_max_write_request_units == null || var.events_billing_mode == "PAY_PER_REQUEST"
+    error_message = "events_max_write_request_units applies to on-demand tables only: with PROVISIONED, events_write_capacity.max bounds the table."
+  }
+}
+
+variable "events_max_read_request_units" {
+  description = "On demand only: the most read request units per second the events table may use (its on_demand_throughput maximum). null = no maximum of its own."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.events_max_read_request_units == null || try(var.events_max_read_request_units >= 1 && floor(var.events_max_read_request_units) == var.events_max_read_request_units, false)
+    error_message = "events_max_read_request_units must be null or a whole number of at least 1."
+  }
+  validation {
+    condition     = var.events_max_read_request_units == null || var.events_billing_mode == "PAY_PER_REQUEST"
+    error_message = "events_max_read_request_units applies to on-demand tables only: with PROVISIONED, events_read_capacity.max bounds the table."
+  }
+}
+
+variable "events_write_capacity" {
+  description = "PROVISIONED only, and required there: write capacity units the auto scaling keeps the events table between, and the utilisation (percent of provisioned, 20-90) it aims at."
+  type = object({
+    min                = number
+    max                = number
+    target_utilization = optional(number, 70)
+  })
+  default = null
+
+  validation {
+    condition     = (var.events_write_capacity != null) == (var.events_billing_mode == "PROVISIONED")
+    error_message = "events_write_capacity is required with events_billing_mode = PROVISIONED, and only then."
+  }
+  validation {
+    condition = var.events_write_capacity == null || try(
+      var.events_write_capacity.min >= 1 && floor(var.events_write_capacity.min) == var.events_write_capacity.min &&
+      var.events_write_capacity.max >= var.events_write_capacity.min && floor(var.events_write_capacity.max) == var.events_write_capacity.max &&
+      var.events_write_capacity.target_utilization >= 20 && var.events_write_capacity.target_utilization <= 90,
+      false
+    )
+    error_message = "events_write_capacity needs whole numbers 1 <= min <= max, and a target_utilization between 20 and 90 (percent)."
+  }
+}
+
+variable "events_read_capacity" {
+  description = "PROVISIONED only: read capacity units the auto scaling keeps the events table between, and its target utilisation (20-90). null = min 1, max 10, 70 % (operators' lookups only)."
+  type = object({
+    min                = number
+    max                = number
+    target_utilization = optional(number, 70)
+  })
+  default = null
+
+  validation {
+    condition     = var.events_read_capacity == null || var.events_billing_mode == "PROVISIONED"
+    error_message = "events_read_capacity applies to events_billing_mode = PROVISIONED only."
+  }
+  validation {
+    condition = var.events_read_capacity == null || try(
+      var.events_read_capacity.min >= 1 && floor(var.events_read_capacity.min) == var.events_read_capacity.min &&
+      var.events_read_capacity.max >= var.events_read_capacity.min && floor(var.events_read_capacity.max) == var.events_read_capacity.max &&
+      var.events_read_capacity.target_utilization >= 20 && var.events_read_capacity.target_utilization <= 90,
+      false
+    )
+    error_message = "events_read_capacity needs whole numbers 1 <= min <= max, and a target_utilization between 20 and 90 (percent)."
+  }
+}

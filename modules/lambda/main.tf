@@ -46,6 +46,9 @@ locals {
     OUTCOME_EVENTS         = var.outcome_events_enabled ? "on" : "off"
     OUTCOME_EVENT_SOURCE   = local.outcome_event_source
     EVENTS_WRITE_PATH      = lower(var.events_write_path)
+    # Lambda tells the function the time left, never its timeout: config.py checks the margin and claim
+    # timeout against this at every cold start.
+    FUNCTION_TIMEOUT_S = tostring(var.timeout_s)
   }
 
   # Under the JSON log format Lambda drops application lines below application_log_level, and it reads a line

@@ -294,6 +294,12 @@ variable "claim_timeout_s" {
     condition     = var.claim_timeout_s >= 1 && var.claim_timeout_s <= 86400 && floor(var.claim_timeout_s) == var.claim_timeout_s
     error_message = "claim_timeout_s must be a whole number between 1 and 86400 (CLAIM_TIMEOUT_S in lambda_src/shipment_processor/config.py)."
   }
+
+  # Checked with the same rule by config.py when FUNCTION_TIMEOUT_S is set (timing_problems).
+  validation {
+    condition     = var.claim_timeout_s > var.timeout_s
+    error_message = "claim_timeout_s must be above timeout_s: a file would be taken over while its invocation still runs."
+  }
 }
 
 variable "write_concurrency" {
@@ -329,6 +335,12 @@ variable "checkpoint_margin_ms" {
   validation {
     condition     = var.checkpoint_margin_ms >= 100 && var.checkpoint_margin_ms <= 600000 && floor(var.checkpoint_margin_ms) == var.checkpoint_margin_ms
     error_message = "checkpoint_margin_ms must be a whole number between 100 and 600000 (CHECKPOINT_MARGIN_MS in lambda_src/shipment_processor/config.py)."
+  }
+
+  # Checked with the same rule by config.py when FUNCTION_TIMEOUT_S is set (timing_problems).
+  validation {
+    condition     = var.checkpoint_margin_ms < var.timeout_s * 1000
+    error_message = "checkpoint_margin_ms must be below timeout_s in milliseconds: an invocation would checkpoint before doing any work."
   }
 }
 

@@ -46,6 +46,7 @@ variable "shipper_principals" {
   default     = {}
   nullable    = false
 
+  # A name starts with a letter or digit, so incoming/_smoke/ (where `shipment-ops smoke` uploads) is no shipper's.
   validation {
     condition     = alltrue([for name in keys(var.shipper_principals) : can(regex("^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$", name))])
     error_message = "Each shipper name must be 1-64 characters of lowercase letters, digits, '-' and '_', starting and ending with a letter or digit (it becomes the key prefix incoming/<shipper>/). Refused: ${jsonencode([for name in keys(var.shipper_principals) : name if !can(regex("^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$", name))])}."

@@ -533,7 +533,7 @@ def test_a_file_larger_than_one_invocation_continues_in_new_ones_and_ends_exact(
     functions = stack.client("lambda")
     name = stack.outputs["function_name"]
     before = functions.get_function_configuration(FunctionName=name)
-    variables = {**before["Environment"]["Variables"], "CHECKPOINT_MARGIN_MS": "2000"}
+    variables = {**before["Environment"]["Variables"], "CHECKPOINT_MARGIN_MS": "2000", "FUNCTION_TIMEOUT_S": "3"}
     # 3 s less the 2 s margin leaves 1 s of work per invocation: 12,000 records need 3 or more even when moto
     # answers fast (with a 5 s and a 4 s timeout, a quick run of the local AWS finished the file in 2)
     functions.update_function_configuration(FunctionName=name, Timeout=3, Environment={"Variables": variables})
@@ -658,3 +658,31 @@ def test_each_finished_file_puts_one_outcome_event_that_a_rule_delivers_to_sqs(s
     detail = mine[0]["detail"]
     assert (detail["outcome"], detail["shipper"], detail["records_total"]) == ("SUCCESS", "acme-logistics", 1)
     assert detail["version_id"] == versions[key] and mine[0]["detail-type"] == "Shipment File Processed"
+
+
+def test_the_smoke_command_passes_every_check_on_a_fresh_deployment_and_leaves_nothing_behind(stack: Stack) -> None:
+    bucket = stack.outputs["bucket_name"]
+
+    code, checks = ops(stack, "smoke", "--timeout", "120")
+
+    assert code == 0, checks
+    assert [(c["name"], c["result"]) for c in checks] == [
+        (name, "PASS")
+        for name in ("notification", "upload", "processed", "outcome", "events", "rejects report",
+                     "metrics document", "alarm inputs", "cleanup")
+    ]  # fmt: skip
+    key = checks[0]["detail"].split(" ", 1)[0]
+    assert key.startswith("incoming/_smoke/smoke-"), "under the reserved folder no shipper can have"
+    assert "3 event(s), 2 metadata item(s)" in checks[-1]["detail"]
+    s3, dynamodb = stack.client("s3"), stack.client("dynamodb")
+    for prefix in ("incoming/_smoke/", "rejected/incoming/_smoke/"):
+        listed = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+        assert listed.get("Versions", []) + listed.get("DeleteMarkers", []) == [], prefix
+    left = dynamodb.query(
+        TableName=stack.outputs["metadata_table_name"],
+        KeyConditionExpression="filename = :f",
+        ExpressionAttributeValues={":f": {"S": key}},
+    )
+    assert left["Items"] == []
+    run_id = key.rsplit("smoke-", 1)[1].split(".", 1)[0]
+    assert _stored(stack, [f"SMOKE-{run_id}-{n}" for n in range(1, 5)]) == []

@@ -59,3 +59,5 @@ def test_the_complete_example_encrypts_with_its_key_and_wires_shippers_and_email
     assert len(example.of_type("aws_kms_grant")) == 2  # one per shipper principal
     assert [s["endpoint"] for s in example.of_type("aws_sns_topic_subscription").values()] == ["oncall@example.com"]
     assert example.unknown["module.lambda.aws_lambda_function.this"]["kms_key_arn"] is True  # the new key's ARN
+    # A new account's concurrency quota is often too small to reserve any: unreserved unless asked for.
+    assert example.one("aws_lambda_function")["reserved_concurrent_executions"] == -1

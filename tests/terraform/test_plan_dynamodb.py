@@ -113,3 +113,66 @@ def test_outputs_give_names_and_plan_time_arns(plan: Plan) -> None:
 def test_a_bad_input_is_refused_with_a_clear_message(module: Workdir, message: str) -> None:
     bad = {"environment": "Bad_Name", "account_id": "12345", "region": "Europe", "kms_key_arn": "alias/my-key"}
     assert message in module.plan_error(**bad)
+
+
+def test_the_events_table_can_cap_its_on_demand_writes_and_reads(module: Workdir) -> None:
+    capped = module.plan(**BASE, events_max_write_request_units=4000, events_max_read_request_units=500)
+
+    events, metadata = capped.resources[EVENTS], capped.resources[METADATA]
+    assert events["billing_mode"] == "PAY_PER_REQUEST"
+    assert events["on_demand_throughput"] == [{"max_write_request_units": 4000, "max_read_request_units": 500}]
+    assert metadata["on_demand_throughput"] in ([], [{"max_write_request_units": None, "max_read_request_units": None}])
+    assert capped.of_type("aws_appautoscaling_target") == {}
+
+
+def test_a_provisioned_events_table_is_auto_scaled_between_its_floor_and_ceiling(module: Workdir) -> None:
+    provisioned = module.plan(
+        **BASE,
+        events_billing_mode="PROVISIONED",
+        events_write_capacity={"min": 200, "max": 8000, "target_utilization": 60},
+        events_read_capacity={"min": 2, "max": 20},
+    )
+
+    events = provisioned.resources[EVENTS]
+    assert (events["billing_mode"], events["write_capacity"], events["read_capacity"]) == ("PROVISIONED", 200, 2)
+    assert provisioned.resources[METADATA]["billing_mode"] == "PAY_PER_REQUEST"
+    targets = {
+        target["scalable_dimension"]: (target["resource_id"], target["min_capacity"], target["max_capacity"])
+        for target in provisioned.of_type("aws_appautoscaling_target").values()
+    }
+    assert targets == {
+        "dynamodb:table:WriteCapacityUnits": (f"table/shipment-events-{ENV}", 200, 8000),
+        "dynamodb:table:ReadCapacityUnits": (f"table/shipment-events-{ENV}", 2, 20),
+    }
+    policies = {
+        policy["scalable_dimension"]: (
+            policy["policy_type"],
+            policy["target_tracking_scaling_policy_configuration"][0]["target_value"],
+            policy["target_tracking_scaling_policy_configuration"][0]["predefined_metric_specification"][0][
+                "predefined_metric_type"
+            ],
+        )
+        for policy in provisioned.of_type("aws_appautoscaling_policy").values()
+    }
+    assert policies == {
+        "dynamodb:table:WriteCapacityUnits": ("TargetTrackingScaling", 60, "DynamoDBWriteCapacityUtilization"),
+        "dynamodb:table:ReadCapacityUnits": ("TargetTrackingScaling", 70, "DynamoDBReadCapacityUtilization"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"events_billing_mode": "PROVISIONED"}, "events_write_capacity is required with events_billing_mode"),
+        (
+            {"events_billing_mode": "PROVISIONED", "events_write_capacity": {"min": 1, "max": 10},
+             "events_max_write_request_units": 50},
+            "events_max_write_request_units applies to on-demand tables only",
+        ),
+    ],
+    ids=["provisioned-without-capacity", "cap-on-provisioned"],
+)  # fmt: skip
+def test_capacity_settings_that_cannot_apply_are_refused_with_a_clear_message(
+    module: Workdir, inputs: dict, message: str
+) -> None:
+    assert message in module.plan_error(**BASE, **inputs)

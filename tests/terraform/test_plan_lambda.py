@@ -96,6 +96,7 @@ def test_the_function_environment_is_exactly_the_handler_contract(plan: Plan) ->
         "OUTCOME_EVENTS": "on",
         "OUTCOME_EVENT_SOURCE": f"shipment-processing.{ENV}",
         "EVENTS_WRITE_PATH": "direct",
+        "FUNCTION_TIMEOUT_S": "30",
     }
 
 

@@ -76,6 +76,8 @@ PRODUCTION = {
     "events_write_path": "sdk",
     "incoming_expiration_days": 365,
     "rejects_expiration_days": 30,
+    "events_billing_mode": "PROVISIONED",
+    "events_write_capacity": {"min": 500, "max": 6000},
 }
 
 pytestmark = pytest.mark.terraform
@@ -301,6 +303,7 @@ def test_the_function_knobs_reach_the_function(production: Plan) -> None:
     }
     assert (variables["MAX_INVOCATIONS"], variables["CHECKPOINT_MARGIN_MS"]) == ("50", "10000")
     assert (variables["OUTCOME_EVENTS"], variables["EVENTS_WRITE_PATH"]) == ("off", "sdk")
+    assert variables["FUNCTION_TIMEOUT_S"] == "60", "what config.py checks the margin and claim timeout against"
     assert production.one("aws_cloudwatch_log_group")["retention_in_days"] == 30
 
 
@@ -340,6 +343,15 @@ def test_the_role_may_use_the_kms_key_and_no_other(plan: Plan, production: Plan)
     (statement,) = kms_statements(production)
     assert sorted(as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert as_list(statement["Resource"]) == [KMS_KEY]
+
+
+def test_the_events_capacity_knobs_reach_the_events_table(plan: Plan, production: Plan) -> None:
+    assert {t["billing_mode"] for t in plan.of_type("aws_dynamodb_table").values()} == {"PAY_PER_REQUEST"}
+    assert plan.of_type("aws_appautoscaling_target") == {}
+    events = production.resources['module.dynamodb.aws_dynamodb_table.this["events"]']
+    assert (events["billing_mode"], events["write_capacity"]) == ("PROVISIONED", 500)
+    write = production.resources['module.dynamodb.aws_appautoscaling_target.events["write"]']
+    assert (write["min_capacity"], write["max_capacity"]) == (500, 6000)
 
 
 def test_deletion_protection_reaches_both_tables(plan: Plan, production: Plan) -> None:

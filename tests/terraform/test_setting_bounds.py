@@ -6,6 +6,10 @@ word that is none), asks config.py whether a cold start would accept each, and g
 (mock provider, offline) whose runs plan with those values and expect exactly the refused ones to fail their
 variable's validation. It runs for the lambda module and for the root, in scratch copies. Changing a bound on one
 side only fails it.
+
+Two settings are also measured against the function's timeout (config.py's timing_problems, given the timeout
+as FUNCTION_TIMEOUT_S): the range runs use Lambda's largest timeout, and further runs probe each side of both
+relations at two timeouts.
 """
 
 from __future__ import annotations
@@ -34,6 +38,24 @@ VARIABLES = {
     "LOG_LEVEL": "log_level",
     "EVENTS_WRITE_PATH": "events_write_path",
 }
+# The function's timeout: its Terraform variable in each configuration, and what config.py calls it.
+TIMEOUT_VARIABLES = {"modules/lambda": "timeout_s", ".": "lambda_timeout_s"}
+TIMEOUT_SETTING = "FUNCTION_TIMEOUT_S"
+RANGE_TIMEOUT_S = 900  # Lambda's largest: every value in a setting's own range fits it
+# Settings checked against the timeout, each with a value that passes its relation at any timeout, so a probe of
+# one is judged on that one alone.
+TIMED_SETTINGS = {"CHECKPOINT_MARGIN_MS": 100, "CLAIM_TIMEOUT_S": 86_400}
+# (timeout, setting, value) probes at each side of each relation.
+RELATION_PROBES = [
+    (timeout, name, value)
+    for timeout in (60, 1)
+    for name, values in (
+        ("CHECKPOINT_MARGIN_MS", (timeout * 1000 - 1, timeout * 1000)),
+        ("CLAIM_TIMEOUT_S", (timeout, timeout + 1)),
+    )
+    for value in values
+    if value >= INTEGER_SETTINGS[name][0]
+]
 # A bool in Terraform (outcome_events_enabled), written as one of these words: they must be config.py's choices.
 BOOLEAN_CHOICES = {"OUTCOME_EVENTS": ("on", "off")}
 
@@ -44,9 +66,11 @@ def choices() -> dict[str, tuple[tuple[str, ...], str]]:
     return dict(CHOICE_SETTINGS)
 
 
-def config_accepts(name: str, value: Any) -> bool:
+def config_accepts(name: str, value: Any, timeout_s: int = RANGE_TIMEOUT_S) -> bool:
+    env = {key: str(safe) for key, safe in TIMED_SETTINGS.items()}
+    env.update({TIMEOUT_SETTING: str(timeout_s), name: str(value)})
     try:
-        Settings.from_env({name: str(value)})
+        Settings.from_env(env)
     except ConfigError:
         return False
     return True
@@ -69,21 +93,31 @@ def test_boolean_settings_are_written_as_config_pys_words() -> None:
         assert set(CHOICE_SETTINGS[name][0]) == set(words), name
 
 
-def tftest_file(required: dict[str, Any], mocks: str) -> tuple[str, list[dict[str, Any]]]:
-    """HCL of one test file: run i sets every setting to its i-th probe value; the expected verdicts."""
+def tftest_file(
+    required: dict[str, Any], mocks: str, timeout_variable: str
+) -> tuple[str, list[dict[str, tuple[Any, bool]]]]:
+    """HCL of one test file: run i sets every setting to its i-th probe value (at the largest timeout), then
+    one run per relation probe; the expected verdicts. A run's timeout is under the key TIMEOUT_SETTING."""
     probes = {name: probe_values(name) for name in VARIABLES}
-    runs = []
+    runs: list[dict[str, tuple[Any, bool]]] = []
     for index in range(max(len(values) for values in probes.values())):
         values = {name: values[index] for name, values in probes.items() if index < len(values)}
         runs.append({name: (value, config_accepts(name, value)) for name, value in values.items()})
+        runs[-1][TIMEOUT_SETTING] = (RANGE_TIMEOUT_S, True)
+    for timeout, name, value in RELATION_PROBES:
+        runs.append({TIMEOUT_SETTING: (timeout, True), name: (value, config_accepts(name, value, timeout))})
+    for run in runs:  # a timed setting a run does not probe holds a value that fits any timeout
+        for name, safe in TIMED_SETTINGS.items():
+            run.setdefault(name, (safe, True))
+    names = {**VARIABLES, TIMEOUT_SETTING: timeout_variable}
     lines = [f'mock_provider "aws" {{\n{mocks}}}\n', "variables {"]
     lines += [f"  {key} = {json.dumps(value)}" for key, value in required.items()]
     lines.append("}\n")
     for index, run in enumerate(runs):
         lines.append(f'run "probe_{index}" {{\n  command = plan\n\n  variables {{')
-        lines += [f"    {VARIABLES[name]} = {json.dumps(value)}" for name, (value, _ok) in run.items()]
+        lines += [f"    {names[name]} = {json.dumps(value)}" for name, (value, _ok) in run.items()]
         lines.append("  }")
-        refused = [f"var.{VARIABLES[name]}" for name, (_value, ok) in run.items() if not ok]
+        refused = [f"var.{names[name]}" for name, (_value, ok) in run.items() if not ok]
         if refused:
             lines.append(f"\n  expect_failures = [{', '.join(refused)}]")
         lines.append("}\n")
@@ -123,7 +157,7 @@ CONFIGURATIONS = {
 
 @pytest.mark.parametrize("configuration", sorted(CONFIGURATIONS), ids=["root", "lambda"])
 def test_terraform_accepts_and_refuses_exactly_what_config_py_does(configuration: str, tmp_path: Path) -> None:
-    text, runs = tftest_file(CONFIGURATIONS[configuration], MOCKS)
+    text, runs = tftest_file(CONFIGURATIONS[configuration], MOCKS, TIMEOUT_VARIABLES[configuration])
     assert any(not ok for run in runs for _v, ok in run.values()) and any(ok for run in runs for _v, ok in run.values())
     source = ROOT / configuration
     if configuration == ".":
@@ -138,3 +172,9 @@ def test_terraform_accepts_and_refuses_exactly_what_config_py_does(configuration
     assert ok, f"Terraform and config.py disagree (values per run: {runs}):\n{output[-6000:]}"
     # Every generated run ran, and nothing else did (the module's own test files belong to `make test-tf`).
     assert f"{len(runs)} passed, 0 failed" in output, output[-2000:]
+
+
+def test_the_relation_probes_see_both_verdicts_of_each_relation() -> None:
+    verdicts = {(name, config_accepts(name, value, timeout)) for timeout, name, value in RELATION_PROBES}
+
+    assert verdicts == {(name, ok) for name in TIMED_SETTINGS for ok in (True, False)}

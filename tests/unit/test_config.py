@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from shipment_processor.config import INTEGER_SETTINGS, ConfigError, Limits, Settings
+from shipment_processor.config import FUNCTION_TIMEOUT_BOUNDS, INTEGER_SETTINGS, ConfigError, Limits, Settings
 
 
 def test_empty_environment_gives_the_documented_defaults() -> None:
@@ -132,3 +132,59 @@ def test_every_bounded_setting_refuses_just_outside_its_bounds_and_takes_its_edg
         for value in (low - 1, high + 1):
             with pytest.raises(ConfigError, match=name):
                 Settings.from_env({name: str(value)})
+
+
+def test_the_functions_timeout_is_read_when_the_deployment_sets_it() -> None:
+    assert Settings.from_env({}).function_timeout_s is None
+    assert Settings.from_env({"FUNCTION_TIMEOUT_S": "60"}).function_timeout_s == 60
+    assert FUNCTION_TIMEOUT_BOUNDS == (1, 900), "Lambda's own bounds"
+
+
+@pytest.mark.parametrize("value", ["0", "901", "30s", "1.5"])
+def test_a_timeout_lambda_would_refuse_is_named(value: str) -> None:
+    with pytest.raises(ConfigError, match=f"FUNCTION_TIMEOUT_S='{value}': must be"):
+        Settings.from_env({"FUNCTION_TIMEOUT_S": value})
+
+
+@pytest.mark.parametrize(("margin_ms", "accepted"), [(29_999, True), (30_000, False), (45_000, False)])
+def test_the_checkpoint_margin_must_be_below_the_timeout(margin_ms: int, accepted: bool) -> None:
+    env = {"FUNCTION_TIMEOUT_S": "30", "CHECKPOINT_MARGIN_MS": str(margin_ms)}
+    if accepted:
+        assert Settings.from_env(env).checkpoint_margin_ms == margin_ms
+        return
+    with pytest.raises(ConfigError, match=f"CHECKPOINT_MARGIN_MS={margin_ms} must be below the function's timeout"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(("claim_s", "accepted"), [(31, True), (30, False), (5, False)])
+def test_a_claim_must_outlive_an_invocation(claim_s: int, accepted: bool) -> None:
+    env = {"FUNCTION_TIMEOUT_S": "30", "CLAIM_TIMEOUT_S": str(claim_s)}
+    if accepted:
+        assert Settings.from_env(env).claim_timeout_s == claim_s
+        return
+    with pytest.raises(ConfigError, match=f"CLAIM_TIMEOUT_S={claim_s} must be above the function's timeout"):
+        Settings.from_env(env)
+
+
+def test_without_a_declared_timeout_the_margin_and_claim_are_only_range_checked() -> None:
+    settings = Settings.from_env({"CHECKPOINT_MARGIN_MS": "600000", "CLAIM_TIMEOUT_S": "1"})
+
+    assert (settings.checkpoint_margin_ms, settings.claim_timeout_s) == (600_000, 1)
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("", "aws"),
+        ("eu-west-1", "aws"),
+        ("cn-northwest-1", "aws-cn"),
+        ("us-gov-east-1", "aws-us-gov"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+        ("us-isof-south-1", "aws-iso-f"),
+        ("eu-isoe-west-1", "aws-iso-e"),
+        ("eusc-de-east-1", "aws-eusc"),
+    ],
+)
+def test_the_partition_follows_the_region(region: str, partition: str) -> None:
+    assert Settings.from_env({"AWS_REGION": region}).partition == partition

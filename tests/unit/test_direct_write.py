@@ -626,6 +626,57 @@ def test_the_signer_check_gives_up_when_the_clock_never_holds_still(monkeypatch:
     assert direct_write._lean_signer_agrees("https://dynamodb.eu-west-1.amazonaws.com/", "eu-west-1") is False
 
 
+def _access_key(seen: Any) -> str:
+    return str(seen.headers["Authorization"].split("Credential=", 1)[1].split("/", 1)[0])
+
+
+def test_the_direct_path_signs_with_the_credentials_of_the_client_it_is_given(server_world: ServerWorld) -> None:
+    server_world.env["WRITE_CONCURRENCY"] = "1"
+    endpoint = server_world.endpoint.url
+    first = boto3.client(
+        "dynamodb", region_name=REGION, endpoint_url=endpoint, aws_access_key_id="AKIDFIRST", aws_secret_access_key="s1"
+    )
+    second = boto3.session.Session(
+        aws_access_key_id="AKIDSECOND", aws_secret_access_key="s2", aws_session_token="t2", region_name=REGION
+    ).client("dynamodb", endpoint_url=endpoint)
+
+    for n, client in enumerate((first, second)):
+        writer = Store(server_world.settings(), dynamodb=client).event_writer(f"incoming/acme/{n}.csv", "v1")
+        writer.put(update(n), ("line", 2))
+        assert writer.close() == 1
+
+    one, two = server_world.endpoint.batch_writes()
+    assert (_access_key(one), _access_key(two)) == ("AKIDFIRST", "AKIDSECOND")
+    assert "X-Amz-Security-Token" not in one.headers and two.headers["X-Amz-Security-Token"] == "t2"
+    assert _verify_signature(one, "s1") and _verify_signature(two, "s2")
+    assert session_secret() == "testing", "the default chain holds other keys, and signed neither request"
+    assert len(server_world.events()) == 2
+
+
+def test_a_client_with_credentials_needs_none_in_the_environment(
+    server_world: ServerWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=server_world.endpoint.url,
+        aws_access_key_id="AKIDEXPLICIT",
+        aws_secret_access_key="explicit",
+    )
+
+    writer = Store(server_world.settings(), dynamodb=client).event_writer("incoming/acme/keys.csv", "v1")
+    writer.put(update(1), ("line", 2))
+
+    assert writer.close() == 1
+    (write,) = server_world.endpoint.batch_writes()
+    assert _access_key(write) == "AKIDEXPLICIT" and _verify_signature(write, "explicit")
+
+
 def test_no_credentials_fail_when_the_writer_is_made() -> None:
     with pytest.raises(NoCredentialsError):
         DirectTransport(
@@ -696,7 +747,7 @@ def test_transport_for_a_client_uses_its_endpoint_region_timeouts_and_ca_bundle(
     store = Store(Settings())
     client = store.client("dynamodb")
 
-    transport = DirectTransport.for_client(client, boto3.session.Session().get_credentials())
+    transport = DirectTransport.for_client(client)
 
     assert transport._url == "https://localhost:8443/base"
     assert transport._address == ("localhost", 8443)
@@ -716,7 +767,10 @@ def test_transport_for_a_client_without_botocore_internals_still_verifies_tls() 
     class Client:
         meta = Meta
 
-    transport = DirectTransport.for_client(Client(), Credentials("a", "b"))
+        def _get_credentials(self) -> Credentials:
+            return Credentials("a", "b")
+
+    transport = DirectTransport.for_client(Client())
 
     assert transport._context is not None and transport._context.check_hostname
     assert transport._host == "dynamodb.eu-west-1.amazonaws.com"

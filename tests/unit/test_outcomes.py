@@ -29,6 +29,19 @@ def partial() -> bytes:
     return as_csv([record(1), record(2, status="LOST"), record(3)])
 
 
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("eu-west-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("us-isob-east-1", "aws-iso-b")],
+)
+def test_the_events_resource_is_an_arn_of_the_functions_partition(world: World, region: str, partition: str) -> None:
+    world.env["AWS_REGION"] = region
+
+    world.process(KEY, partial())
+
+    (entry,) = world.events.entries
+    assert entry["Resources"] == [f"arn:{partition}:s3:::{BUCKET}/{KEY}"]
+
+
 def test_each_finished_file_puts_one_event_on_the_default_bus(world: World) -> None:
     result = world.process(KEY, partial())
 

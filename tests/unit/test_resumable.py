@@ -14,6 +14,7 @@ from shipment_processor.handler import ProcessingError
 from .support import (
     BUCKET,
     EVENT_TIME,
+    FUNCTION_ARN,
     Context,
     FaultyDynamoDB,
     ShortContext,
@@ -247,6 +248,22 @@ def test_an_invocation_whose_claim_was_taken_over_before_its_checkpoint_stops_wi
 
     assert response["files"][0]["status"] == "SUPERSEDED"
     assert world.lambda_.queued == []
+
+
+@pytest.mark.parametrize("qualifier", [":live", ":7", ":$LATEST"])
+def test_an_invocation_under_an_alias_or_version_continues_under_the_unqualified_function(
+    world: World, qualifier: str
+) -> None:
+    meta = world.put(KEY, as_csv(mixed(300)))
+    context = ShortContext("req-1", looks=3)
+    context.invoked_function_arn = FUNCTION_ARN + qualifier
+
+    response = world.invoke(world.event((KEY, meta)), context=context)
+
+    assert response["files"][0]["status"] == "CONTINUED"
+    assert len(world.lambda_.queued) == 1, "queued through the function's own ARN, which its role may invoke"
+    world.drain()
+    assert world.metadata(KEY)[0]["records_total"] == 300
 
 
 def test_without_its_own_name_the_function_cannot_continue_and_says_so(world: World) -> None:

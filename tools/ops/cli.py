@@ -7,6 +7,7 @@
     shipment-ops --env prod reprocess incoming/acme/day.csv --version 3HL4kqtJ...
     shipment-ops --env prod alarms
     shipment-ops --local logs --since 30m --filter '"file processed"'
+    shipment-ops --outputs prod-outputs.json --region eu-west-1 smoke
 
 Every command takes ``--json`` for scripts. ``python -m tools.ops`` is the same program.
 """
@@ -23,7 +24,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tools.emulator import endpoint as local
-from tools.ops import actions, queries, render
+from tools.ops import actions, queries, render, smoke
 from tools.ops.environment import Environment, resolve
 from tools.ops.progress import Progress
 
@@ -173,6 +174,20 @@ def cmd_logs(env: Environment, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_smoke(env: Environment, args: argparse.Namespace) -> int:
+    def say(check: smoke.Check) -> None:
+        if not args.json:
+            print(f"{check.word}  {check.name:<16} {check.detail}", flush=True)
+
+    checks = smoke.Smoke(env, timeout_s=args.timeout, say=say).run()
+    failed = [c.name for c in checks if c.passed is False]
+    if args.json:
+        print(json.dumps([c.as_dict() for c in checks], indent=2, default=str))
+    else:
+        print(f"smoke test {'FAILED: ' + ', '.join(failed) if failed else 'passed'} ({len(checks)} checks)")
+    return 1 if failed else 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="shipment-ops",
@@ -231,6 +246,14 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("--filter", help="a CloudWatch Logs filter pattern, e.g. '\"file processed\"'")
     logs.add_argument("--limit", type=int, default=100, help="at most this many lines, the newest (100)")
     logs.set_defaults(func=cmd_logs)
+
+    check = command(
+        "smoke",
+        "check a deployment end to end (right after `make apply`): upload a marked file under "
+        "incoming/_smoke/, check what it became, delete it all again; a PASS/FAIL line per check",
+    )
+    check.add_argument("--timeout", type=float, default=300, help="seconds to wait for processing and metrics (300)")
+    check.set_defaults(func=cmd_smoke)
     return root
 
 

@@ -54,3 +54,90 @@ run "a_bad_key_arn_is_refused" {
 
   expect_failures = [var.kms_key_arn]
 }
+
+run "the_events_table_can_cap_its_on_demand_throughput" {
+  command = plan
+
+  variables {
+    events_max_write_request_units = 1000
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this["events"].on_demand_throughput[0].max_write_request_units == 1000 && length(aws_dynamodb_table.this["metadata"].on_demand_throughput) == 0
+    error_message = "the cap is on the events table only"
+  }
+  assert {
+    condition     = length(aws_appautoscaling_target.events) == 0
+    error_message = "on demand needs no auto scaling"
+  }
+}
+
+run "the_events_table_can_be_provisioned_and_auto_scaled" {
+  command = plan
+
+  variables {
+    events_billing_mode   = "PROVISIONED"
+    events_write_capacity = { min = 100, max = 4000 }
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.this["events"].billing_mode == "PROVISIONED" && aws_dynamodb_table.this["events"].write_capacity == 100 && aws_dynamodb_table.this["events"].read_capacity == 1
+    error_message = "provisioned at the scaling floors"
+  }
+  assert {
+    condition     = aws_dynamodb_table.this["metadata"].billing_mode == "PAY_PER_REQUEST"
+    error_message = "the metadata table stays on demand"
+  }
+  assert {
+    condition     = { for k, t in aws_appautoscaling_target.events : k => [t.scalable_dimension, t.min_capacity, t.max_capacity] } == { write = ["dynamodb:table:WriteCapacityUnits", 100, 4000], read = ["dynamodb:table:ReadCapacityUnits", 1, 10] }
+    error_message = "scaling targets between the floors and ceilings"
+  }
+  assert {
+    condition     = aws_appautoscaling_policy.events["write"].target_tracking_scaling_policy_configuration[0].target_value == 70 && aws_appautoscaling_policy.events["write"].target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].predefined_metric_type == "DynamoDBWriteCapacityUtilization"
+    error_message = "target tracking of write utilisation at 70 %"
+  }
+}
+
+run "provisioned_without_write_capacity_is_refused" {
+  command = plan
+
+  variables {
+    events_billing_mode = "PROVISIONED"
+  }
+
+  expect_failures = [var.events_write_capacity]
+}
+
+run "an_on_demand_cap_on_a_provisioned_table_is_refused" {
+  command = plan
+
+  variables {
+    events_billing_mode            = "PROVISIONED"
+    events_write_capacity          = { min = 5, max = 50 }
+    events_max_write_request_units = 100
+  }
+
+  expect_failures = [var.events_max_write_request_units]
+}
+
+run "capacity_out_of_bounds_is_refused" {
+  command = plan
+
+  variables {
+    events_billing_mode   = "PROVISIONED"
+    events_write_capacity = { min = 50, max = 5, target_utilization = 95 }
+    events_read_capacity  = { min = 0, max = 5 }
+  }
+
+  expect_failures = [var.events_write_capacity, var.events_read_capacity]
+}
+
+run "a_fractional_on_demand_cap_is_refused" {
+  command = plan
+
+  variables {
+    events_max_write_request_units = 0.5
+  }
+
+  expect_failures = [var.events_max_write_request_units]
+}

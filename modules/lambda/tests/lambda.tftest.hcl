@@ -62,6 +62,7 @@ run "the_environment_is_the_handler_contract" {
       OUTCOME_EVENTS         = "on"
       OUTCOME_EVENT_SOURCE   = "shipment-processing.qa7"
       EVENTS_WRITE_PATH      = "direct"
+      FUNCTION_TIMEOUT_S     = "30"
     })
     error_message = "environment variables differ from the handler contract"
   }

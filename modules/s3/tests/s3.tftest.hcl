@@ -95,6 +95,17 @@ run "path_unsafe_shipper_names_are_refused" {
   expect_failures = [var.shipper_principals]
 }
 
+# incoming/_smoke/ is where `shipment-ops smoke` uploads: no shipper may ever be given that folder.
+run "the_smoke_tests_folder_is_no_shippers_name" {
+  command = plan
+
+  variables {
+    shipper_principals = { "_smoke" = ["arn:aws:iam::123456789012:root"] }
+  }
+
+  expect_failures = [var.shipper_principals]
+}
+
 run "uploaded_files_are_kept_by_default" {
   command = plan
 

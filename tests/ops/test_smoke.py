@@ -1,0 +1,108 @@
+"""`shipment-ops smoke` when the deployment is broken: what fails is named, the rest is skipped, and nothing the
+run wrote is left behind. (A healthy deployment passes every check: tests/integration, on the local AWS.)"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.unit.support import BUCKET, FUNCTION_ARN, World
+from tools.ops import cli, smoke
+from tools.ops.environment import Environment
+
+OUTPUTS = {
+    "bucket_name": BUCKET,
+    "metadata_table_name": "shipment-metadata-dev",
+    "events_table_name": "shipment-events-dev",
+    "function_name": "shipment-processor-dev",
+    "log_group_name": "/aws/lambda/shipment-processor-dev",
+    "failure_queue_url": None,
+    "failure_rate_alarm_name": "shipment-file-failure-rate-dev",
+}
+
+
+class Function:
+    """Lambda's GetFunctionConfiguration for the deployed function (moto would need Docker to deploy one)."""
+
+    def get_function_configuration(self, *, FunctionName: str) -> dict[str, Any]:
+        assert FunctionName == OUTPUTS["function_name"]
+        variables = {"INCOMING_PREFIX": "incoming/", "ENVIRONMENT": "dev"}
+        return {"FunctionArn": FUNCTION_ARN, "Environment": {"Variables": variables}}
+
+
+@pytest.fixture
+def env(world: World, monkeypatch: pytest.MonkeyPatch) -> Environment:
+    environment = Environment.from_outputs(OUTPUTS, region="eu-west-1")
+    environment._clients["lambda"] = Function()
+    monkeypatch.setattr(cli, "resolve", lambda **_: environment)
+    return environment
+
+
+def notify(world: World, suffix: str) -> None:
+    world.s3.put_bucket_notification_configuration(
+        Bucket=BUCKET,
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {
+                    "LambdaFunctionArn": FUNCTION_ARN,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"},
+                                                       {"Name": "suffix", "Value": suffix}]}},
+                }
+            ]
+        },
+    )  # fmt: skip
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, Any]]]:
+    code = cli.main(["--env", "dev", "smoke", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_notification_that_misses_every_smoke_file_fails_first_and_uploads_nothing(
+    world: World, env: Environment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notify(world, ".xml")
+
+    code, checks = run_cli(capsys)
+
+    assert code == 1
+    assert [(c["name"], c["result"]) for c in checks] == [
+        ("notification", "FAIL"),
+        *[(name, "SKIP") for name in ("upload", "processed", "outcome", "events", "rejects report",
+                                      "metrics document", "alarm inputs")],
+        ("cleanup", "PASS"),
+    ]  # fmt: skip
+    assert "no S3 notification of" in checks[0]["detail"] and "incoming/_smoke/smoke-*" in checks[0]["detail"]
+    assert world.s3.list_object_versions(Bucket=BUCKET).get("Versions") is None
+
+
+def test_the_file_is_named_for_a_suffix_the_notification_sends(world: World, env: Environment) -> None:
+    notify(world, ".json.gz")
+    checks: list[smoke.Check] = []
+    run = smoke.Smoke(env, timeout_s=0, say=checks.append, sleep=lambda _: None)
+
+    run.run()
+
+    assert run.file is not None and run.file.key.endswith(".json.gz") and run.file.body[:2] == b"\x1f\x8b"
+    assert run.file.rejected_ref == ("index", 2), "a JSON array's rejects are named by index"
+
+
+def test_a_file_the_function_never_processes_fails_the_processed_check_and_is_deleted(
+    world: World, env: Environment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notify(world, ".csv")
+
+    code, checks = run_cli(capsys, "--timeout", "0")
+
+    assert code == 1
+    results = {c["name"]: c["result"] for c in checks}
+    assert (results["upload"], results["processed"], results["outcome"], results["cleanup"]) == (
+        "PASS", "FAIL", "SKIP", "PASS")  # fmt: skip
+    processed = next(c for c in checks if c["name"] == "processed")
+    assert "no metadata item: the function never claimed it" in processed["detail"]
+    assert "removed 1 object version(s)" in checks[-1]["detail"]
+    listed = world.s3.list_object_versions(Bucket=BUCKET, Prefix="incoming/_smoke/")
+    assert listed.get("Versions", []) + listed.get("DeleteMarkers", []) == []
