@@ -121,7 +121,7 @@ test: ## the whole suite: lint, terraform test, unit (with coverage), terraform 
 	$(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target package lint test-tf
 	mkdir -p $(BUILD)/tmp
 	TMPDIR=$(abspath $(BUILD))/tmp $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile \
-		--cov --cov-branch --cov-report=term --cov-fail-under=95 --durations=15 $(PYTEST_ARGS)
+		--cov --cov-branch --cov-report=term --cov-fail-under=100 --durations=15 $(PYTEST_ARGS)
 
 local-up: venv ## start the local AWS (moto + S3 events + Lambda service on a free loopback port; reuses a running one)
 	$(PY) -m tools.emulator.local_aws up $(LOCAL_ARGS)

@@ -7,6 +7,7 @@ is a different metric, and the alarm would never see it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Mapping
@@ -61,7 +62,17 @@ def emf_document(
     }
 
 
-def emit(document: Mapping[str, Any]) -> None:
-    """Print the document as one line on stdout, where the Lambda log stream picks it up."""
-    sys.stdout.write(json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+def emit(document: Mapping[str, Any]) -> bool:
+    """Print the document as one line on stdout, where the Lambda log stream picks it up; False when stdout failed.
+
+    Like the log lines, a metrics document never breaks processing: the file's outcome is already recorded. A
+    failure is reported on stderr, which the Lambda log stream also captures."""
+    line = json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n"
+    try:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # with stderr gone too, there is nowhere left to say it
+            sys.stderr.write(f"shipment_processor: could not print the metrics document: {exc!r}: {line}")
+        return False
+    return True

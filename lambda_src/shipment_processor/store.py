@@ -720,7 +720,8 @@ class RejectsWriter:
         try:
             head = self._client().head_object(Bucket=self._bucket, Key=self.key)
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            # Without s3:ListBucket on the key's prefix S3 answers 403, not 404, for a key that does not exist.
+            if _code(exc) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied"):
                 return False
             raise
         if head.get("Metadata") != self._metadata:  # another attempt's or another version's report

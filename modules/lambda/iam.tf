@@ -47,6 +47,14 @@ data "aws_iam_policy_document" "permissions" {
     resources = ["${var.bucket_arn}/${var.rejects_prefix}*"]
   }
 
+  # A retry looks at the report before writing it (HeadObject is authorised by s3:GetObject): the try it repeats may
+  # have finished the report before it failed, and a report is written once.
+  statement {
+    sid       = "RecogniseFinishedRejectsReports"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.rejects_prefix}*"]
+  }
+
   # A report assembled across invocations carries its parts below S3's 5 MiB minimum as temporary objects: the
   # next invocation reads them back and deletes them. Nothing else of the bucket may be deleted.
   statement {

@@ -51,10 +51,13 @@ def test_each_example_plans_the_whole_pipeline(example: Plan) -> None:
     assert example.one("aws_lambda_function")["environment"][0]["variables"]["ENVIRONMENT"] == "ex1"
 
 
-def test_the_complete_example_encrypts_with_its_key_and_wires_shippers_and_email(example: Plan) -> None:
-    if "aws_kms_key.this" not in example.resources:
-        pytest.skip("the minimal example has no key of its own")
-
+def test_the_complete_example_encrypts_with_its_key_and_wires_shippers_and_email(
+    example: Plan, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["example"] == "minimal":
+        assert "aws_kms_key.this" not in example.resources, "the minimal example uses S3-managed encryption"
+        return
+    assert "aws_kms_key.this" in example.resources
     assert example.one("aws_s3_bucket")["bucket"] == f"parcels-files-{ACCOUNT_ID}-{REGION}-ex1"
     assert len(example.of_type("aws_kms_grant")) == 2  # one per shipper principal
     assert [s["endpoint"] for s in example.of_type("aws_sns_topic_subscription").values()] == ["oncall@example.com"]

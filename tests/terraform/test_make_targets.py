@@ -91,3 +91,9 @@ def test_apply_refuses_a_missing_plan_and_a_stale_one(tmp_path: Path) -> None:
     stale = make("apply", "ENV=ci", cwd=work)
     assert stale.returncode != 0
     assert "make apply: build/ci.tfplan is stale (changed since: main.tf" in stale.stderr
+
+
+def test_the_suite_fails_below_full_branch_coverage_of_the_lambda_package() -> None:
+    commands = recipe("test")
+
+    assert "--cov-branch" in commands and "--cov-fail-under=100 " in commands

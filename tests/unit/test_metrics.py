@@ -164,3 +164,32 @@ def test_emf_dimensions_equal_the_monitoring_alarms_dimensions() -> None:
     assert set(found) == {"ProcessingSuccess", "ProcessingFailure"}, "the failure-rate alarm queries both metrics"
     for metric, dimension_sets in found.items():
         assert dimension_sets == emitted, f"{metric}: alarm dimensions {dimension_sets} != EMF {emitted}"
+
+
+class Closed:
+    def write(self, text: str) -> int:
+        raise OSError("stream closed")
+
+    def flush(self) -> None:  # pragma: no cover - write fails first
+        raise OSError("stream closed")
+
+
+def test_a_broken_stdout_never_breaks_processing_and_the_metrics_document_goes_to_stderr(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = world.put("incoming/acme/day.csv", as_csv(records(3)))
+    monkeypatch.setattr("sys.stdout", Closed())
+
+    response = world.invoke(world.event(("incoming/acme/day.csv", meta)))
+
+    assert response["files"][0]["status"] == "SUCCESS"
+    assert world.observe("incoming/acme/day.csv").item["records_accepted"] == 3
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "metrics document" in line]
+    assert '"RecordsAccepted":3' in line
+
+
+def test_a_metrics_document_with_no_stream_left_to_print_on_is_dropped_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdout", Closed())
+    monkeypatch.setattr("sys.stderr", Closed())
+
+    assert metrics.emit({"_aws": {}}) is False

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from shipment_processor.handler import ProcessingError
+from shipment_processor.store import Backoff
 
 from .support import (
     Context,
@@ -206,3 +207,25 @@ def test_error_on_the_metadata_table_fails_the_invocation(world: World) -> None:
         world.invoke(world.event((KEY, meta)), world.runtime(dynamodb=NoMetadataTable(world.dynamodb)))
 
     assert world.metadata(KEY) == []
+
+
+def test_backoff_pauses_are_jittered_over_the_whole_exponential_window() -> None:
+    """Full jitter: attempt n waits uniform(0, min(cap, base * 2**n)), so writers throttled together spread out."""
+    pauses: list[float] = []
+    draws = iter([0.0, 0.25, 0.999, 0.5])
+    backoff = Backoff(base_s=0.05, cap_s=5.0, sleep=pauses.append, random=lambda: next(draws))
+
+    for attempt in (1, 3, 3, 10):
+        backoff.pause(attempt)
+
+    assert pauses == pytest.approx([0.0, 0.25 * 0.4, 0.999 * 0.4, 0.5 * 5.0])
+
+
+def test_the_default_backoff_draws_a_new_pause_each_time() -> None:
+    pauses: list[float] = []
+    backoff = Backoff(sleep=pauses.append)
+
+    for _ in range(50):
+        backoff.pause(4)
+
+    assert len(set(pauses)) > 40 and all(0 <= pause <= 0.8 for pause in pauses)
