@@ -17,7 +17,7 @@ locals {
     local.destination_failures_alarm_name,
   ]
   # What an operator does next, in every alarm description (the shipment-ops CLI and the runbook).
-  ops     = "shipment-ops --env ${var.environment}"
+  ops     = "shipment-ops --env ${var.environment}${var.name_prefix == "shipment" ? "" : " --name-prefix ${var.name_prefix}"} --region ${var.region}"
   runbook = "Runbook: ${var.runbook_url}."
 
   # Built rather than read from the resources so alarm actions and the dashboard are known (and reviewable) at plan

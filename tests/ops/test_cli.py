@@ -216,3 +216,36 @@ def test_alarms_show_state_and_the_value_cloudwatch_evaluated(world: World, env:
 
     assert code == 1, "an alarm in ALARM is a non-zero exit for scripts"
     assert "shipment-file-failure-rate-dev  ALARM  14.29" in text
+
+
+def _stuck(world: World, key: str) -> None:
+    """A version whose chain stopped: PROCESSING with a checkpoint, its claim past its deadline."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from tests.unit.support import ShortContext  # noqa: PLC0415
+
+    world.invoke(world.event((key, world.put(key, as_csv(records(300))))), context=ShortContext("req-1", looks=3))
+    world.lambda_.queued.clear()  # the continuation is lost
+    world.now += timedelta(hours=1)
+
+
+def test_reprocess_carries_a_stuck_version_on_from_its_checkpoint(world: World, env: Environment, capsys) -> None:
+    _stuck(world, "incoming/acme/stuck.csv")
+
+    code, text = run(capsys, "reprocess", "incoming/acme/stuck.csv")
+
+    assert code == 0 and "SUCCESS (attempt 1)" in text
+    _, data = run(capsys, "file", "incoming/acme/stuck.csv", "--json")
+    item = json.loads(data)["item"]
+    assert item["records_total"] == 300 and item["last_interruption"].startswith("an operator resumed it")
+
+
+def test_reprocess_restart_starts_a_stuck_version_again_and_records_why(world: World, env: Environment, capsys) -> None:
+    _stuck(world, "incoming/acme/stuck.csv")
+
+    code, text = run(capsys, "reprocess", "incoming/acme/stuck.csv", "--restart")
+
+    assert code == 0 and "SUCCESS (attempt 2)" in text
+    _, data = run(capsys, "file", "incoming/acme/stuck.csv", "--json")
+    (earlier,) = json.loads(data)["item"]["previous_attempts"]
+    assert earlier["processing_status"] == "PROCESSING" and "restarted" in earlier["ended"]

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tools.terraform import tfwork
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "ci"
+PREFIX = "parcels"  # not the default: every name, and the operator CLI's --env, must follow it
 SHIPPER_PRINCIPAL = "arn:aws:iam::123456789012:role/acme-uploader"
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow]
@@ -62,6 +64,7 @@ def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
         json.dumps(
             {
                 "environment": ENVIRONMENT,
+                "name_prefix": PREFIX,
                 "package_path": "build/shipment_processor.zip",
                 "force_destroy": True,
                 "shipper_principals": {"acme": [SHIPPER_PRINCIPAL]},
@@ -90,12 +93,12 @@ def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def test_outputs_carry_the_environment_suffix(deployment: Deployment) -> None:
     outputs = deployment.outputs
-    assert outputs["bucket_name"] == f"shipment-files-123456789012-{tfwork.LOCAL_REGION}-{ENVIRONMENT}"
-    assert outputs["metadata_table_name"] == f"shipment-metadata-{ENVIRONMENT}"
-    assert outputs["events_table_name"] == f"shipment-events-{ENVIRONMENT}"
-    assert outputs["function_name"] == f"shipment-processor-{ENVIRONMENT}"
+    assert outputs["bucket_name"] == f"{PREFIX}-files-123456789012-{tfwork.LOCAL_REGION}-{ENVIRONMENT}"
+    assert outputs["metadata_table_name"] == f"{PREFIX}-metadata-{ENVIRONMENT}"
+    assert outputs["events_table_name"] == f"{PREFIX}-events-{ENVIRONMENT}"
+    assert outputs["function_name"] == f"{PREFIX}-processor-{ENVIRONMENT}"
     assert outputs["metrics_namespace"] == f"ShipmentProcessing/{ENVIRONMENT}"
-    assert outputs["failure_queue_url"].endswith(f"shipment-processor-failures-{ENVIRONMENT}")
+    assert outputs["failure_queue_url"].endswith(f"{PREFIX}-processor-failures-{ENVIRONMENT}")
 
 
 def test_bucket_is_versioned_encrypted_private_and_denies_insecure_transport(deployment: Deployment) -> None:
@@ -203,7 +206,7 @@ def test_the_function_may_continue_itself_past_lambdas_recursion_limit(deploymen
 
 
 def test_operators_find_saved_queries_over_the_function_logs(deployment: Deployment) -> None:
-    queries = deployment.client("logs").describe_query_definitions(queryDefinitionNamePrefix="shipment-processing-")
+    queries = deployment.client("logs").describe_query_definitions(queryDefinitionNamePrefix=f"{PREFIX}-processing-")
 
     names = {q["name"].rsplit("/", 1)[1]: q for q in queries["queryDefinitions"]}
     assert set(names) >= {"failed-files", "slowest-files", "rejects-by-reason", "timeouts"}
@@ -264,6 +267,57 @@ def test_alarms_watch_failure_rate_errors_and_the_failure_queue_and_notify_the_t
         assert query["MetricStat"]["Period"] == 300
     subscriptions = deployment.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ops@example.com")]
+
+
+def shipment_ops(deployment: Deployment, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The operator CLI as an operator runs it against a real account: the usual credential chain and region, with
+    nothing of the deployment but what it finds (the local AWS stands in through AWS_ENDPOINT_URL)."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "AWS_ENDPOINT_URL": deployment.endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    command = [sys.executable, "-m", "tools.ops", "--region", tfwork.LOCAL_REGION, *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _alarm_names(deployment: Deployment) -> list[str]:
+    return sorted(v for k, v in deployment.outputs.items() if k.endswith("_alarm_name"))
+
+
+def test_the_operator_cli_finds_an_environment_by_its_name_whatever_its_name_prefix(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    alarms = shipment_ops(deployment, tmp_path, "--env", ENVIRONMENT, "alarms", "--json")
+    files = shipment_ops(deployment, tmp_path, "--env", ENVIRONMENT, "files", "--json")
+    named = shipment_ops(deployment, tmp_path, "--env", ENVIRONMENT, "--name-prefix", PREFIX, "alarms", "--json")
+
+    assert alarms.returncode == 0, alarms.stderr
+    assert sorted(a["name"] for a in json.loads(alarms.stdout)) == _alarm_names(deployment)
+    assert (files.returncode, json.loads(files.stdout or "null")) == (0, []), files.stderr  # its metadata table
+    assert json.loads(named.stdout) == json.loads(alarms.stdout)
+
+
+def test_the_operator_cli_names_what_it_did_not_find(deployment: Deployment, tmp_path: Path) -> None:
+    missing = shipment_ops(deployment, tmp_path, "--env", "nope", "alarms")
+    other_prefix = shipment_ops(deployment, tmp_path, "--env", ENVIRONMENT, "--name-prefix", "shipment", "alarms")
+
+    assert missing.returncode == 2 and "no deployment of environment 'nope'" in missing.stderr
+    assert other_prefix.returncode == 2 and f"shipment-processor-{ENVIRONMENT}" in other_prefix.stderr
+
+
+def test_the_operator_cli_reads_names_from_terraform_outputs(deployment: Deployment, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(deployment.terraform("output", "-json").stdout)
+
+    alarms = shipment_ops(deployment, tmp_path, "--outputs", str(outputs), "alarms", "--json")
+
+    assert alarms.returncode == 0, alarms.stderr
+    assert sorted(a["name"] for a in json.loads(alarms.stdout)) == _alarm_names(deployment)
 
 
 def test_a_rebuilt_package_and_a_second_plan_show_no_changes(deployment: Deployment) -> None:

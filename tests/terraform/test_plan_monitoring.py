@@ -178,11 +178,11 @@ def test_a_failed_event_lambda_could_not_queue_raises_an_alarm(plan: Plan) -> No
 @pytest.mark.parametrize(
     ("alarm", "next_step"),
     [
-        ("failure_rate", f"shipment-ops --env {ENV} files --outcome FAILED"),
-        ("function_errors", f"shipment-ops --env {ENV} logs"),
-        ("failure_queue", f"shipment-ops --env {ENV} replay --dry-run"),
-        ("failure_queue_age", f"shipment-ops --env {ENV} replay --dry-run"),
-        ("destination_delivery_failures", f"shipment-ops --env {ENV} files --outcome FAILED"),
+        ("failure_rate", f"shipment-ops --env {ENV} --region {REGION} files --outcome FAILED"),
+        ("function_errors", f"shipment-ops --env {ENV} --region {REGION} logs"),
+        ("failure_queue", f"shipment-ops --env {ENV} --region {REGION} replay --dry-run"),
+        ("failure_queue_age", f"shipment-ops --env {ENV} --region {REGION} replay --dry-run"),
+        ("destination_delivery_failures", f"shipment-ops --env {ENV} --region {REGION} files --outcome FAILED"),
     ],
 )
 def test_each_alarm_description_says_what_to_do_and_where_the_runbook_is(

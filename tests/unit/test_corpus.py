@@ -466,6 +466,14 @@ Every case runs through the real handler in the unit tests (`tests/unit/test_cor
 from them (`python -m tests.unit.test_corpus > docs/corpus.md`) and a test checks it is current. The reason is the
 file's `error_message` (FAILED) or the first rejection in the rejects report (PARTIAL).
 
+An upload that changes while it is being processed (the cases of `tests/unit/test_chain_end.py`):
+- deleted before it was read to the end: FAILED, "object no longer exists", with the counts and the rejects report
+  of the records read before;
+- overwritten in a bucket without versioning: SUPERSEDED, with the same report; the newer upload is processed on
+  its own;
+- uploaded again to a bucket whose versioning is suspended (every object is the "null" version): each upload is
+  processed on its own, never taken for a duplicate.
+
 """
 
 

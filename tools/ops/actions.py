@@ -1,4 +1,5 @@
-"""What an operator does to an environment: redrive the failure queue, and reprocess a finished version.
+"""What an operator does to an environment: redrive the failure queue, reprocess a finished version, and get a
+version stuck PROCESSING going again.
 
 Both go through the function itself (Lambda's Invoke API, synchronous, so the outcome is known): a replayed
 event is the original one, so everything the handler guarantees under at-least-once delivery holds (a version
@@ -127,14 +128,17 @@ def replay(
     return results
 
 
-def reprocess(env: Environment, item: dict[str, Any], *, wait: bool = True) -> tuple[bool, Any]:
-    """Ask the function for a new attempt on a final version (after a fix); with ``wait``, return its report."""
+def reprocess(env: Environment, item: dict[str, Any], *, wait: bool = True, restart: bool = False) -> tuple[bool, Any]:
+    """Ask the function for a new attempt on a final version (after a fix), or to carry a version stuck PROCESSING
+    (a stale claim) on from its checkpoint (``restart``: start it again as a new attempt); with ``wait``, return
+    its report."""
     request = {
         "reprocess": {
             "bucket": item.get("bucket", env.bucket),
             "key": item["filename"],
             "version_id": None if item.get("version_id") in (None, "null") else item["version_id"],
             "upload_timestamp": item["upload_timestamp"],
+            **({"restart": True} if restart else {}),
         }
     }
     if not wait:

@@ -5,6 +5,7 @@
     shipment-ops --local shipment ACME-15781918
     shipment-ops --env prod replay --dry-run
     shipment-ops --env prod reprocess incoming/acme/day.csv --version 3HL4kqtJ...
+    shipment-ops --env prod --name-prefix parcels reprocess incoming/acme/stuck.csv --restart
     shipment-ops --env prod alarms
     shipment-ops --local logs --since 30m --filter '"file processed"'
     shipment-ops --outputs prod-outputs.json --region eu-west-1 smoke
@@ -140,7 +141,7 @@ def cmd_reprocess(env: Environment, args: argparse.Namespace) -> int:
     if item is None:
         print(f"no metadata item for {args.key}", file=sys.stderr)
         return 1
-    succeeded, response = actions.reprocess(env, item, wait=not args.no_wait)
+    succeeded, response = actions.reprocess(env, item, wait=not args.no_wait, restart=args.restart)
     text = (
         json.dumps(response, indent=2, default=str)
         if not succeeded
@@ -198,6 +199,11 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--local", action="store_true", help="the local AWS started by `make local-up` / `make demo`")
     where.add_argument("--outputs", type=Path, metavar="FILE", help="`terraform output -json` of the environment")
     where.add_argument("--env", metavar="NAME", help="an environment deployed with this repository's naming")
+    root.add_argument(
+        "--name-prefix",
+        metavar="PREFIX",
+        help="with --env: the deployment's name_prefix (found in the account when only one serves NAME)",
+    )
     root.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
     root.add_argument("--profile", help="AWS named profile (default: the usual credential chain)")
     root.add_argument("--state-dir", type=Path, default=local.DEFAULT_STATE_DIR, help="local AWS state directory")
@@ -232,9 +238,18 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--limit", type=int, default=1000, help="at most this many messages (1000)")
     replay.set_defaults(func=cmd_replay)
 
-    again = command("reprocess", "a new, recorded attempt on a finished version (after a fix)")
+    again = command(
+        "reprocess",
+        "a new, recorded attempt on a finished version (after a fix); a version stuck PROCESSING whose claim is "
+        "stale is carried on from its checkpoint (--restart: started again as a new attempt)",
+    )
     again.add_argument("key", help="the object key")
     again.add_argument("--version", help="the S3 version id (default: the newest upload of the key)")
+    again.add_argument(
+        "--restart",
+        action="store_true",
+        help="for a stuck version: abandon its attempt and start the version again (a recorded new attempt)",
+    )
     again.add_argument("--no-wait", action="store_true", help="queue the attempt instead of waiting for it")
     again.set_defaults(func=cmd_reprocess)
 
@@ -267,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             env_name=args.env,
             region=args.region,
             profile=args.profile,
+            name_prefix=args.name_prefix,
         )
         return int(args.func(env, args))
     except (ValueError, local.NotRunningError, FileNotFoundError) as error:

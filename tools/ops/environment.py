@@ -1,6 +1,7 @@
 """Which deployment the operator CLI talks to, and its resource names: a real account through the usual credential
 chain (profile, region), or the local AWS. Names come from the environment's Terraform outputs, or from the
-naming convention of the root module.
+deployment itself: the function of the environment (found by the root module's naming, whatever its name_prefix)
+and the tables it is configured with.
 """
 
 from __future__ import annotations
@@ -62,26 +63,37 @@ class Environment:
         )
 
     @classmethod
-    def by_convention(cls, name: str, *, region: str, profile: str | None = None) -> Environment:
-        """The names the root module gives environment ``name`` (its account from STS)."""
+    def by_convention(
+        cls, name: str, *, region: str, profile: str | None = None, name_prefix: str | None = None
+    ) -> Environment:
+        """Environment ``name`` as the root module deploys it, found in the account: its function is
+        ``<name_prefix>-processor-<name>`` and says which environment it serves; its tables are the ones that
+        function is configured with. Without ``name_prefix`` the prefix is read off the one such function there is."""
         probe = cls(name, region, "", "", "", "", None, "", profile=profile)
         account = probe.client("sts").get_caller_identity()["Account"]
-        function = f"shipment-processor-{name}"
+        function = _deployed_function(probe.client("lambda"), name, name_prefix, region)
+        prefix = function["FunctionName"].removesuffix(f"-processor-{name}")
+        variables = function.get("Environment", {}).get("Variables", {})
         sqs = probe.client("sqs")
-        queue = sqs.get_queue_url(QueueName=f"shipment-processor-failures-{name}")["QueueUrl"]
-        alarms = probe.client("cloudwatch").describe_alarms()
+        queue = sqs.get_queue_url(QueueName=f"{prefix}-processor-failures-{name}")["QueueUrl"]
+        alarms = probe.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{prefix}-")
         names = tuple(
-            sorted(a["AlarmName"] for a in alarms.get("MetricAlarms", []) if a["AlarmName"].endswith(f"-{name}"))
+            sorted(
+                alarm["AlarmName"]
+                for page in alarms
+                for alarm in page.get("MetricAlarms", [])
+                if alarm["AlarmName"].endswith(f"-{name}")
+            )
         )
         return cls(
             name=name,
             region=region,
-            bucket=f"shipment-files-{account}-{region}-{name}",
-            metadata_table=f"shipment-metadata-{name}",
-            events_table=f"shipment-events-{name}",
-            function_name=function,
+            bucket=f"{prefix}-files-{account}-{region}-{name}",
+            metadata_table=str(variables.get("METADATA_TABLE") or f"{prefix}-metadata-{name}"),
+            events_table=str(variables.get("EVENTS_TABLE") or f"{prefix}-events-{name}"),
+            function_name=function["FunctionName"],
             failure_queue_url=queue,
-            log_group=f"/aws/lambda/{function}",
+            log_group=f"/aws/lambda/{function['FunctionName']}",
             alarm_names=names,
             profile=profile,
         )
@@ -100,6 +112,32 @@ class Environment:
         return self._clients[service]
 
 
+def _deployed_function(client: Any, name: str, name_prefix: str | None, region: str) -> dict[str, Any]:
+    """The processing function of environment ``name``: ``<name_prefix>-processor-<name>`` with ENVIRONMENT=name."""
+    suffix = f"-processor-{name}"
+    found = [
+        function
+        for page in client.get_paginator("list_functions").paginate()
+        for function in page.get("Functions", [])
+        if function["FunctionName"].endswith(suffix)
+        and (name_prefix is None or function["FunctionName"] == f"{name_prefix}{suffix}")
+        and function.get("Environment", {}).get("Variables", {}).get("ENVIRONMENT") == name
+        and "METADATA_TABLE" in function.get("Environment", {}).get("Variables", {})
+    ]
+    if not found:
+        wanted = f"{name_prefix}{suffix}" if name_prefix else f"<name_prefix>{suffix}"
+        raise ValueError(
+            f"no deployment of environment {name!r} in {region}: no function {wanted} serving it "
+            "(check --region and --profile, or pass --outputs FILE)"
+        )
+    if len(found) > 1:
+        prefixes = ", ".join(sorted(f["FunctionName"].removesuffix(suffix) for f in found))
+        raise ValueError(
+            f"environment {name!r} is deployed under several name prefixes ({prefixes}): pass --name-prefix"
+        )
+    return found[0]
+
+
 def resolve(
     *,
     use_local: bool,
@@ -108,6 +146,7 @@ def resolve(
     env_name: str | None,
     region: str | None,
     profile: str | None,
+    name_prefix: str | None = None,
 ) -> Environment:
     """The environment the command line names (exactly one of --local, --outputs, --env)."""
     chosen = [use_local, outputs_file is not None, env_name is not None]
@@ -122,4 +161,4 @@ def resolve(
     if outputs_file is not None:
         return Environment.from_outputs(json.loads(outputs_file.read_text()), region=region, profile=profile)
     assert env_name is not None
-    return Environment.by_convention(env_name, region=region, profile=profile)
+    return Environment.by_convention(env_name, region=region, profile=profile, name_prefix=name_prefix)

@@ -54,6 +54,19 @@ run "five_alarms_notify_the_topic_and_say_what_to_do" {
   }
 }
 
+run "alarms_of_another_name_prefix_tell_the_cli_the_prefix" {
+  command = plan
+
+  variables {
+    name_prefix = "parcels"
+  }
+
+  assert {
+    condition     = strcontains(aws_cloudwatch_metric_alarm.failure_rate.alarm_description, "shipment-ops --env qa7 --name-prefix parcels --region eu-west-1 files")
+    error_message = "with another name_prefix the command names it, so it finds this deployment"
+  }
+}
+
 run "the_failure_rate_counts_events_that_reached_the_failure_queue" {
   command = plan
 
