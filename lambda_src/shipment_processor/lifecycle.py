@@ -13,6 +13,7 @@ them), each able to recognise its own earlier success when a response was lost a
 
     (none) --begin--> PROCESSING (claim: token, owner = request id, expiry)
     PROCESSING --checkpoint--> PROCESSING + handoff token  --continue (the next invocation)--> PROCESSING
+    PROCESSING --close--> PROCESSING + closing (how the chain ends: counts, verdict, the report's durable state)
     PROCESSING --finish--> SUCCESS | PARTIAL | FAILED | SUPERSEDED  (+ outcome_pending until it is emitted)
     final --reprocess--> PROCESSING of attempt n + 1 (the earlier attempt's summary is kept)
     PROCESSING, stale claim --reprocess--> taken over, resumed from its checkpoint (or, restart: attempt n + 1)
@@ -30,6 +31,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 PROCESSING = "PROCESSING"
@@ -41,6 +43,7 @@ MAX_ATTEMPT_HISTORY = 10
 # Fields of a file item that describe one processing run; a new attempt clears them.
 RUN_FIELDS = (
     "checkpoint",
+    "closing",
     "handoff_token",
     "outcome_pending",
     "problem_status",
@@ -278,7 +281,8 @@ class Ledger:
                 {"filename": filename, "upload_timestamp": upload_timestamp},
                 "SET #processing_status = :processing, #attempt = :next, #segment = :one, #invocations = :one, "
                 "#claim_token = :token, #claim_owner = :owner, #claim_expires_at = :expires, "
-                "#previous_attempts = :history REMOVE " + ", ".join(f"#{name}" for name in RUN_FIELDS),
+                "#claimed_at = :claimed_at, #previous_attempts = :history REMOVE "
+                + ", ".join(f"#{name}" for name in RUN_FIELDS),
                 "#attempt = :attempt AND #processing_status = :status AND #claim_token = :seen",
                 {
                     ":processing": PROCESSING,
@@ -291,6 +295,7 @@ class Ledger:
                     ":attempt": attempt,
                     ":status": existing["processing_status"],
                     ":seen": existing.get("claim_token", ""),
+                    ":claimed_at": _iso(self._clock()),
                 },
             )
             if written is not None:
@@ -351,10 +356,25 @@ class Ledger:
 
     def _final(self, existing: dict[str, Any], owner: str, reason: str) -> Skip:
         """A final item: a duplicate, unless its outcome was never emitted and this invocation may do it."""
-        pending = bool(existing.get("outcome_pending")) and (
-            existing.get("claim_owner") == owner or int(existing.get("claim_expires_at", 0)) < int(self._clock())
-        )
+        pending = bool(existing.get("outcome_pending")) and self._may_take_over(existing, owner)
         return Skip("DUPLICATE", existing, reason, pending_outcome=pending)
+
+    def take_outcome(self, item: Mapping[str, Any], owner: str, expires_at: int) -> dict[str, Any] | None:
+        """Take a final item's pending outcome over, to publish it: its holder stopped (a stale claim) or is this
+        request. One invocation at a time wins (the claim token changes); None when another holds it."""
+        if not item.get("outcome_pending") or not self._may_take_over(item, owner):
+            return None
+        token = self._token()
+        written, conflict = self._table.update_if(
+            {"filename": str(item["filename"]), "upload_timestamp": str(item["upload_timestamp"])},
+            "SET #claim_token = :token, #claim_owner = :owner, #claim_expires_at = :expires",
+            "#claim_token = :seen AND attribute_exists(#outcome_pending)",
+            {":token": token, ":owner": owner, ":expires": expires_at, ":seen": item.get("claim_token", "")},
+        )
+        if written is not None:
+            return written
+        assert conflict is not None
+        return conflict if conflict.get("claim_token") == token else None
 
     # --- moving it on --------------------------------------------------------------------------------------
 
@@ -374,6 +394,21 @@ class Ledger:
             return None
         claim.item = written
         return handoff, segment
+
+    def close(self, claim: Claim, ending: Mapping[str, Any]) -> bool:
+        """Record how the chain ends, before anything of its end is written elsewhere (the report): a retry then
+        finishes from this record instead of reading the file again, and reaches the same ending whatever the time
+        or the object has become. False if the claim was taken over. Re-sent after a lost response, it succeeds."""
+        written, _ = self._table.update_if(
+            claim.key,
+            "SET #closing = :ending",
+            "#claim_token = :token",
+            {":ending": dict(ending), ":token": claim.token},
+        )
+        if written is None:
+            return False
+        claim.item = written
+        return True
 
     def finish(self, claim: Claim, final: Mapping[str, Any]) -> bool:
         """Replace the item with its final form (outcome pending until emitted); False if taken over.
@@ -411,6 +446,11 @@ class Ledger:
             "#claim_token = :token",
             {":zero": 0, ":error": error, ":token": claim.token},
         )
+
+
+def _iso(seconds: float) -> str:
+    """An instant as the items keep it (``2026-03-01T12:00:00.000Z``)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _why(existing: Mapping[str, Any], owner: str) -> str:

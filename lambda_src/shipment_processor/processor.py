@@ -120,7 +120,7 @@ class _Run:
             rejected=int(checkpoint["rejected"]),
             samples=list(checkpoint.get("samples", [])),
             duration_ms=int(checkpoint.get("duration_ms", 0)),
-            resume=ResumePoint(**{"compression": None, **checkpoint["resume"]}),  # None is not stored
+            resume=ResumePoint(**{"compression": None, **checkpoint["resume"]}) if checkpoint.get("resume") else None,
             report=checkpoint.get("report"),
             reasons=dict(checkpoint.get("reasons") or {}),
         )
@@ -185,6 +185,10 @@ class FileProcessor:
         item = self.ledger.find(key, request.get("version_id"), request.get("upload_timestamp"))
         if item is None:
             raise LookupError(f"no metadata item for {key} (version {request.get('version_id')})")
+        pending = item.get("outcome_pending") and item.get("processing_status") != PROCESSING
+        if pending and not self._publish_pending(item, invocation):  # the replaced attempt's outcome goes out first
+            busy = Skip("IN_PROGRESS", item, "the outcome of its last attempt is still being published")
+            return self._skipped(busy, invocation)
         expiry = self._claim_expiry(self._clock(), invocation)
         taken = self.ledger.reprocess(
             key, str(item["upload_timestamp"]), invocation.request_id, expiry, restart=bool(request.get("restart"))
@@ -201,7 +205,7 @@ class FileProcessor:
 
     def _run(self, taken: Claim | Skip, invocation: Invocation) -> FileReport:
         if isinstance(taken, Skip):
-            return self._skipped(taken)
+            return self._skipped(taken, invocation)
         if taken.takeover:
             log(WARNING, "claim taken over", reason=taken.takeover, key=taken.filename, segment=taken.segment)
         try:
@@ -221,7 +225,8 @@ class FileProcessor:
     def _segment(self, claim: Claim, invocation: Invocation) -> FileReport:
         started = self._monotonic()
         item = claim.item
-        run = _Run.restore(claim.checkpoint, self._clock())
+        closing = item.get("closing")
+        run = _Run.restore(closing or claim.checkpoint, self._started(claim))
         version_id = None if item.get("version_id") in (None, "null") else str(item["version_id"])
         source = self.store.object_source(str(item["bucket"]), claim.filename, version_id, item.get("etag"))
         stats = StreamStats()
@@ -238,8 +243,14 @@ class FileProcessor:
         )
         if run.report:
             report.resume(run.report)
-        if claim.takeover:  # a retry: an earlier try of this attempt may have closed the report before it stopped
-            report.recognise()
+        if closing:  # an earlier try recorded how the chain ends: finish from that record, read nothing again
+            report.recognise()  # it may have closed the report too
+            ending: Ending = (
+                Superseded(str(closing.get("error")))
+                if closing["ending"] == "superseded"
+                else Finished(closing.get("error"))
+            )
+            return self._end_chain(claim, run, ending, report=report, described=closing)
         try:
             ending = self._read(claim, invocation, run, source=source, stats=stats, report=report)
         finally:
@@ -247,8 +258,12 @@ class FileProcessor:
         run.duration_ms += int((self._monotonic() - started) * 1000)
         if isinstance(ending, HandOff):
             return self._hand_off(claim, invocation, run, ending, report)
-        file_size = source.size if source.size is not None else int(item.get("file_size") or 0)
-        return self._end_chain(claim, run, ending, report=report, stats=stats, file_size=file_size)
+        described = {
+            "file_size": source.size if source.size is not None else int(item.get("file_size") or 0),
+            "format": stats.format or (run.resume.format if run.resume else None) or "unknown",
+            "compression": stats.compression or "none",
+        }
+        return self._end_chain(claim, run, ending, report=report, described=described)
 
     def _read(
         self,
@@ -386,17 +401,26 @@ class FileProcessor:
         ending: Finished | Superseded,
         *,
         report: RejectsWriter,
-        stats: StreamStats,
-        file_size: int,
+        described: Mapping[str, Any],
     ) -> FileReport:
-        """The chain's commit point: close the report, write the final item, then clean up and publish.
+        """The chain's commit point: record the ending, close the report, write the final item, then clean up and
+        publish.
 
-        Every step before the final write can be repeated, or is recognised as done, by a retry that resumes from
-        the last checkpoint: the report's close is recognised by its metadata, and the temporary objects the
-        checkpoint points at are kept until the final write has succeeded. Whatever ended the chain (the end of
-        the file, a broken file, a deleted or overwritten object), the rejected records read so far get their
-        report."""
+        The ending (counts, verdict, the report made durable) is recorded on the item first (``closing``): a retry
+        finishes from that record and reaches the same end, whatever the clock or the object has become since.
+        Every step after it can be repeated or is recognised as done: the report's close is recognised by its
+        metadata, and the temporary objects the record points at are kept until the final write has succeeded.
+        Whatever ended the chain (the end of the file, a broken file, a deleted or overwritten object), the rejected
+        records read so far get their report. ``described`` is the file's size, format and compression (from the
+        stream, or from the record)."""
         total = run.accepted + run.rejected
+        if claim.item.get("closing") is None:
+            with report:
+                run.report = report.seal(f"{claim.attempt}-{claim.segment}-end")
+            kind = "superseded" if isinstance(ending, Superseded) else "finished"
+            error = ending.reason if isinstance(ending, Superseded) else ending.error
+            if not self.ledger.close(claim, {**run.saved(), **described, "ending": kind, "error": error}):
+                return self._taken_over(claim, run)
         if isinstance(ending, Superseded):
             status, error = SUPERSEDED, ending.reason
         elif ending.error is not None:
@@ -413,13 +437,13 @@ class FileProcessor:
         final = bounds.fit_item(
             {
                 **claim.item,
-                "file_size": file_size,
+                "file_size": int(described["file_size"]),
                 "processing_status": status,
                 "records_total": total,
                 "records_accepted": run.accepted,
                 "records_rejected": run.rejected,
-                "format": stats.format or (run.resume.format if run.resume else None) or "unknown",
-                "compression": stats.compression or "none",
+                "format": described["format"],
+                "compression": described["compression"],
                 "processing_duration": run.duration_ms,
                 "error_message": bounds.cap(error, bounds.MAX_ERROR_MESSAGE_BYTES) if error else None,
                 "error_samples": run.samples or None,
@@ -428,6 +452,7 @@ class FileProcessor:
                 "processed_at": _iso(self._clock()),
                 "request_id": claim.owner,
                 "checkpoint": None,
+                "closing": None,
                 "handoff_token": None,
             }
         )
@@ -440,6 +465,12 @@ class FileProcessor:
                 count=count)  # fmt: skip
         self.emit_outcome(claim.item)
         return _report(claim.item)
+
+    def _started(self, claim: Claim) -> datetime:
+        """When this attempt started: validation judges every record against it (the 24-hour rule), so a retry of an
+        invocation that had no checkpoint yet judges the file as the first try did."""
+        claimed = claim.item.get("claimed_at")
+        return datetime.fromisoformat(str(claimed)) if claim.takeover and claimed else self._clock()
 
     def _taken_over(self, claim: Claim, run: _Run) -> FileReport:
         total = run.accepted + run.rejected
@@ -492,16 +523,14 @@ class FileProcessor:
             rejects_key=item.get("rejects_key"),
         )
 
-    def _skipped(self, skip: Skip) -> FileReport:
+    def _skipped(self, skip: Skip, invocation: Invocation) -> FileReport:
         item = skip.item
         fields = {
             "key": item.get("filename"),
             "version_id": item.get("version_id"),
             "upload_timestamp": item.get("upload_timestamp"),
         }
-        if skip.pending_outcome:
-            log(INFO, "final item found with its outcome not yet emitted; emitting it", **fields)
-            self.emit_outcome(item)
+        if skip.pending_outcome and self._publish_pending(item, invocation):
             return _report(item)
         if skip.status == "DUPLICATE":
             log(
@@ -528,6 +557,20 @@ class FileProcessor:
             report.records_accepted if report else 0,
             report.records_rejected if report else 0,
         )
+
+    def _publish_pending(self, item: Mapping[str, Any], invocation: Invocation) -> bool:
+        """Publish the outcome a stopped holder left pending, if this invocation wins it (two deliveries that meet
+        the same pending outcome publish it once); False when another invocation has it."""
+        expiry = self._claim_expiry(self._clock(), invocation)
+        taken = self.ledger.take_outcome(item, invocation.request_id, expiry)
+        fields = {"key": item.get("filename"), "version_id": item.get("version_id"),
+                  "upload_timestamp": item.get("upload_timestamp")}  # fmt: skip
+        if taken is None:
+            log(INFO, "final item's pending outcome is being published by another invocation", **fields)
+            return False
+        log(INFO, "final item found with its outcome not yet emitted; emitting it", **fields)
+        self.emit_outcome(taken)
+        return True
 
     def _claim_expiry(self, now: datetime, invocation: Invocation) -> int:
         if invocation.remaining_ms is not None:

@@ -700,6 +700,15 @@ class RejectsWriter:
                 self._client().put_object(Bucket=self._bucket, Key=spill, Body=bytes(self._buffer))
         return {"lines": self.lines, "upload_id": self._upload_id, "parts": list(self._parts), "spill": spill}
 
+    def seal(self, tag: str) -> dict[str, Any]:
+        """Make the whole report durable before the chain's end is recorded (as :meth:`suspend` does), and keep it
+        to close now. The state names every temporary object this report was carried in: they are deleted after
+        the final write, by this invocation or by a retry that closes the report from the state."""
+        state = self.suspend(tag)
+        if state.get("spill"):
+            self._spills.append(state["spill"])
+        return {**state, "discard": list(self._spills)} if self._spills else state
+
     def resume(self, state: Mapping[str, Any]) -> None:
         """Carry on from :meth:`suspend`'s state (the report so far stays where the earlier invocation put it)."""
         self.lines = int(state.get("lines", 0))
@@ -713,6 +722,7 @@ class RejectsWriter:
             body = self._client().get_object(Bucket=self._bucket, Key=spill)["Body"]
             self._buffer = bytearray(body.read())
             self._spills.append(spill)
+        self._spills += [key for key in state.get("discard", []) if key not in self._spills]
 
     def recognise(self) -> bool:
         """Whether the finished report of this attempt is already in S3 (an earlier try closed it and then failed

@@ -32,6 +32,7 @@ from shipment_processor.store import Backoff, Store
 from .support import (
     BUCKET,
     EVENT_TIME,
+    NOW,
     Context,
     FaultyDynamoDB,
     S3Limits,
@@ -223,7 +224,7 @@ def test_a_failure_at_any_call_of_a_chains_last_invocation_is_finished_exactly_b
             if at < final_write or (at == final_write and how != "lost"):
                 assert spills == 0, f"{where}: the temporary report objects are gone"
             else:  # the final item was written: what is left below rejected/.partial/ expires by the lifecycle rule
-                assert spills <= 1, where
+                assert spills <= 2, where  # the last checkpoint's and the sealed end's
 
 
 # --- endings other than the end of the file ----------------------------------------------------------------------
@@ -317,3 +318,203 @@ def test_a_suspended_versioning_buckets_null_version_is_told_apart_by_its_sequen
     items = world.metadata(KEY)
     assert sorted(i["records_total"] for i in items) == [3, 5]
     assert {i["identity"] for i in items} == {f"s:{first['sequencer']}", f"s:{second['sequencer']}"}
+
+
+# --- a retry ends where the first try ended ------------------------------------------------------------------------
+
+
+class KillAt(CallFaults):
+    """Breaks the ``occurrence``-th call (from 1) named ``name``."""
+
+    def __init__(self, name: str, occurrence: int = 1, how: str = "kill") -> None:
+        super().__init__(None, how)
+        self.name, self.occurrence = name, occurrence
+
+    def call(self, name: str, method: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        if name == self.name:
+            self.occurrence -= 1
+            if self.occurrence == 0:
+                self.at = len(self.calls)
+        return super().call(name, method, kwargs)
+
+
+def first_continuation(world: World, key: str, data: bytes) -> dict[str, Any]:
+    meta = world.put(key, data)
+    world.invoke(world.event((key, meta)), runtime(world), ShortContext("req-1", looks=3))
+    (payload,) = world.lambda_.queued
+    world.lambda_.queued.clear()
+    return payload
+
+
+def assert_report_and_events_match_the_item(world: World, key: str, bucket: str = BUCKET) -> dict[str, Any]:
+    (item,) = world.metadata(key)
+    lines = []
+    if item.get("rejects_key"):
+        lines = world.s3.get_object(Bucket=bucket, Key=item["rejects_key"])["Body"].read().splitlines()
+    assert len(lines) == item.get("records_rejected", 0), "the report lists exactly the rejected records"
+    assert len(world.events_for(key)) == item.get("records_accepted", 0), "the table holds exactly the accepted"
+    reports = world.s3.list_objects_v2(Bucket=bucket, Prefix="rejected/incoming/").get("KeyCount", 0)
+    assert reports == (1 if item.get("rejects_key") else 0), "no report that nothing points at"
+    return item
+
+
+def test_a_retry_an_hour_later_judges_the_records_as_the_first_try_did(world: World) -> None:
+    soon = (NOW + timedelta(hours=24, minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")  # future-dated now, not in 1 h
+    later = (NOW + timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta = world.put(KEY, as_csv([record(0), record(1, timestamp=soon), record(2, timestamp=later), record(3)]))
+    event = world.event((KEY, meta))
+    with pytest.raises(Killed):  # the report is written; the final write (the third put_item) never leaves
+        world.invoke(event, runtime(world, KillAt("dynamodb.put_item", 3)), Context("req-1"))
+    world.now = NOW + timedelta(hours=1)
+
+    world.invoke(event, runtime(world), Context("req-1"))  # Lambda's retry, or a replay from the failure queue
+
+    item = assert_report_and_events_match_the_item(world, KEY)
+    assert item["records_rejected"] == 2
+
+
+@pytest.mark.parametrize("retry_looks", [5, None], ids=["runs short later", "has all the time it needs"])
+def test_a_chain_stopped_at_max_invocations_ends_where_the_first_try_stopped(
+    world: World, retry_looks: int | None
+) -> None:
+    world.env["MAX_INVOCATIONS"] = "2"
+    payload = first_continuation(world, KEY, rows_as_csv(600))
+    with pytest.raises(Killed):
+        world.invoke(payload, runtime(world, KillAt("dynamodb.put_item")), ShortContext("req-c2", looks=3))
+    stopped_at = world.metadata(KEY)[0]["closing"]
+
+    context = Context("req-c2") if retry_looks is None else ShortContext("req-c2", looks=retry_looks)
+    world.invoke(payload, runtime(world), context)
+
+    item = assert_report_and_events_match_the_item(world, KEY)
+    assert item["processing_status"] == "FAILED" and "MAX_INVOCATIONS" in item["error_message"]
+    assert (item["records_accepted"], item["records_rejected"]) == (stopped_at["accepted"], stopped_at["rejected"])
+
+
+def test_a_version_deleted_after_its_end_was_recorded_still_ends_as_recorded(world: World) -> None:
+    meta = world.put(KEY, rows_as_csv(400))
+    world.invoke(world.event((KEY, meta)), runtime(world), ShortContext("req-1", looks=3))
+    while True:  # run the chain; the invocation that reaches the final write is killed there
+        (payload,) = world.lambda_.queued
+        world.lambda_.queued.clear()
+        try:
+            world.invoke(payload, runtime(world, KillAt("dynamodb.put_item")), ShortContext("req-c", looks=3))
+        except Killed:
+            break
+    world.s3.delete_object(Bucket=BUCKET, Key=KEY, VersionId=meta["versionId"])
+
+    world.invoke(payload, runtime(world), Context("req-c"))
+
+    item = assert_report_and_events_match_the_item(world, KEY)
+    assert item["processing_status"] == "PARTIAL" and item["records_total"] == 400
+
+
+def test_an_unversioned_upload_overwritten_after_its_end_was_recorded_keeps_its_report(world: World) -> None:
+    plain = "plain-bucket"
+    world.s3.create_bucket(Bucket=plain, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    data = rows_as_csv(100)
+    put = world.s3.put_object(Bucket=plain, Key=KEY, Body=data)
+    event = world.event((KEY, {"size": len(data), "eTag": put["ETag"].strip('"'), "sequencer": "0055AED6DCD90281E5"}))
+    event["Records"][0]["s3"]["bucket"]["name"] = plain
+    with pytest.raises(Killed):
+        world.invoke(event, runtime(world, KillAt("dynamodb.put_item", 3)), Context("req-1"))
+    world.s3.put_object(Bucket=plain, Key=KEY, Body=rows_as_csv(5))  # the shipper's next upload of the key
+
+    world.invoke(event, runtime(world), Context("req-1"))
+
+    item = assert_report_and_events_match_the_item(world, KEY, bucket=plain)
+    assert item["processing_status"] == "PARTIAL" and item["records_total"] == 100
+
+
+def rows_as_csv(count: int) -> bytes:
+    return as_csv(rows_with_rejects(count))
+
+
+# --- a pending outcome is published once ----------------------------------------------------------------------------
+
+
+class PutEventsHook:
+    """EventBridge, running ``hook`` once just before the first PutEvents goes out."""
+
+    def __init__(self, real: Any, hook: Callable[[], None]) -> None:
+        self._real, self._hook = real, hook
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def put_events(self, **kwargs: Any) -> Any:
+        hook, self._hook = self._hook, lambda: None
+        hook()
+        return self._real.put_events(**kwargs)
+
+
+def test_two_deliveries_that_meet_one_pending_outcome_publish_it_once(world: World) -> None:
+    meta = world.put(KEY, rows_as_csv(50))
+    event = world.event((KEY, meta))
+    with pytest.raises(Killed):  # the final item is written; the process dies as the event is about to go out
+        world.invoke(event, runtime(world, KillAt("events.put_events")), Context("req-1"))
+    world.now = NOW + timedelta(minutes=10)
+    world.capsys.readouterr()
+    retry = runtime(world)
+    redelivered = lambda: world.invoke(event, runtime(world), Context("req-dup"))  # noqa: E731 - S3's duplicate
+    retry.processor.store._clients["events"] = PutEventsHook(world.events, redelivered)
+
+    world.invoke(event, retry, Context("req-1"))  # Lambda's retry, with S3's duplicate arriving meanwhile
+
+    assert len(world.events.details) == 1
+    assert len(emf_documents(world.capsys.readouterr().out)) == 1
+
+
+def test_a_reprocess_first_publishes_the_outcome_the_replaced_attempt_left_pending(world: World) -> None:
+    meta = world.put(KEY, rows_as_csv(50))
+    event = world.event((KEY, meta))
+    with pytest.raises(Killed):
+        world.invoke(event, runtime(world, KillAt("events.put_events")), Context("req-1"))
+    world.now = NOW + timedelta(minutes=10)
+    request = {"reprocess": {"bucket": BUCKET, "key": KEY, "version_id": meta["versionId"]}}
+
+    world.invoke(request, runtime(world), Context("req-ops"))
+    world.invoke(event, runtime(world), Context("req-1"))  # Lambda's retry of the killed invocation, late
+
+    assert sorted(detail["attempt"] for detail in world.events.details) == [1, 2]
+
+
+def test_a_reprocess_leaves_a_pending_outcome_to_its_live_holder(world: World) -> None:
+    meta = world.put(KEY, rows_as_csv(50))
+    with pytest.raises(Killed):
+        world.invoke(world.event((KEY, meta)), runtime(world, KillAt("events.put_events")), Context("req-1"))
+    request = {"reprocess": {"bucket": BUCKET, "key": KEY, "version_id": meta["versionId"]}}
+
+    response = world.invoke(request, runtime(world), Context("req-ops"))  # the holder's claim is still live
+
+    assert response["files"][0]["status"] == "IN_PROGRESS"
+    assert world.events.details == [] and world.metadata(KEY)[0]["attempt"] == 1
+
+
+def test_an_end_whose_claim_was_taken_over_after_it_was_recorded_is_left_to_the_new_holder(world: World) -> None:
+    class TakenOverBeforeTheFinalWrite:
+        def __init__(self, real: Any) -> None:
+            self._real = real
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._real, name)
+
+        def put_item(self, **kwargs: Any) -> Any:
+            if kwargs["Item"].get("processing_status", {}).get("S") not in (None, "PROCESSING"):
+                self._real.update_item(
+                    TableName=kwargs["TableName"],
+                    Key={name: kwargs["Item"][name] for name in ("filename", "upload_timestamp")},
+                    UpdateExpression="SET claim_token = :other",
+                    ExpressionAttributeValues={":other": {"S": "someone-else"}},
+                )
+            return self._real.put_item(**kwargs)
+
+    meta = world.put(KEY, rows_as_csv(20))
+
+    response = world.invoke(
+        world.event((KEY, meta)), world.runtime(dynamodb=TakenOverBeforeTheFinalWrite(world.dynamodb))
+    )
+
+    assert response["files"][0]["status"] == "SUPERSEDED"
+    (item,) = world.metadata(KEY)
+    assert item["processing_status"] == "PROCESSING" and item["closing"]["accepted"] == 17, "the new holder ends it"

@@ -292,3 +292,28 @@ def test_a_stuck_version_whose_claim_is_live_is_left_to_its_holder(table: Rival,
 
     assert isinstance(taken, Skip) and taken.status == "IN_PROGRESS"
     assert table.get_metadata(KEY, EVENT_TIME)["attempt"] == 1  # type: ignore[index]
+
+
+def _pending(table: Rival) -> dict[str, Any]:
+    """A final item whose outcome was never published, its holder gone."""
+    claim = claimed(table, expires_at=NOW - 1)
+    assert ledger(table).finish(claim, {"processing_status": "SUCCESS", "records_total": 1})
+    return claim.item
+
+
+def test_a_pending_outcome_taken_by_another_invocation_first_is_left_to_it(table: Rival) -> None:
+    item = _pending(table)
+    rival = ledger(table)
+    table.before_update = lambda: rival.take_outcome(item, "req-rival", NOW + 60) and None
+
+    assert ledger(table).take_outcome(item, "req-2", NOW + 60) is None
+    assert table.get_metadata(KEY, EVENT_TIME)["claim_owner"] == "req-rival"  # type: ignore[index]
+
+
+def test_a_pending_outcome_taken_with_a_lost_response_is_recognised(table: Rival) -> None:
+    item = _pending(table)
+    table.lose_next_update = True
+
+    taken = ledger(table).take_outcome(item, "req-2", NOW + 60)
+
+    assert taken is not None and taken["claim_owner"] == "req-2"

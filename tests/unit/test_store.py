@@ -289,3 +289,19 @@ def test_a_completion_s3_refuses_for_another_reason_fails_the_invocation(world: 
 
     with pytest.raises(ClientError, match="InternalError"):
         writer.close()
+
+
+def test_a_last_part_for_an_upload_another_holder_completed_is_recognised_at_close(world: World) -> None:
+    store = Store(Settings(), s3=world.s3, report_part_bytes=PART)
+    state = _carried_upload(store, "rejected/raced-at-close.errors.jsonl")
+    late = store.rejects_report(BUCKET, "rejected/raced-at-close.errors.jsonl", META, "rejected/.partial/")
+    late.resume(state)
+    winner = store.rejects_report(BUCKET, "rejected/raced-at-close.errors.jsonl", META, "rejected/.partial/")
+    winner.resume(state)
+    winner.close()
+
+    assert late.close() == "rejected/raced-at-close.errors.jsonl"  # its last part meets NoSuchUpload
+
+    assert late.version_id == winner.version_id
+    versions = world.s3.list_object_versions(Bucket=BUCKET, Prefix="rejected/raced-at-close.errors.jsonl")
+    assert len(versions["Versions"]) == 1

@@ -18,6 +18,16 @@ from botocore.config import Config
 
 from tools.emulator import endpoint as local
 
+# The alarms the monitoring module creates, named <name_prefix>-<kind>-<environment>. Matched whole: environment
+# names and prefixes may contain hyphens, so "prod" must not pick up the alarms of "eu-prod".
+ALARM_KINDS = (
+    "file-failure-rate",
+    "processor-errors",
+    "processor-failed-events",
+    "processor-failed-events-age",
+    "processor-destination-failures",
+)
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -76,15 +86,9 @@ class Environment:
         variables = function.get("Environment", {}).get("Variables", {})
         sqs = probe.client("sqs")
         queue = sqs.get_queue_url(QueueName=f"{prefix}-processor-failures-{name}")["QueueUrl"]
-        alarms = probe.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{prefix}-")
-        names = tuple(
-            sorted(
-                alarm["AlarmName"]
-                for page in alarms
-                for alarm in page.get("MetricAlarms", [])
-                if alarm["AlarmName"].endswith(f"-{name}")
-            )
-        )
+        wanted = [f"{prefix}-{kind}-{name}" for kind in ALARM_KINDS]
+        found = probe.client("cloudwatch").describe_alarms(AlarmNames=wanted).get("MetricAlarms", [])
+        names = tuple(sorted(alarm["AlarmName"] for alarm in found))
         return cls(
             name=name,
             region=region,
