@@ -359,7 +359,7 @@ def _seek_point(resume: ResumePoint) -> seekable_gzip.SeekPoint | None:
 class _RangedReads:
     """The object from its start in ranged GETs of growing size, for reading a few bytes of a long object."""
 
-    def __init__(self, source: Source, first: int = 16 * 1024) -> None:
+    def __init__(self, source: Source, first: int = 4 * 1024) -> None:
         self._source, self._end, self._size = source, 0, first
         self._body: Readable = io.BytesIO()
         self._left = 0  # bytes the current range should still give; more than 0 at its end: the object's end

@@ -32,7 +32,8 @@ from functools import cache
 
 WINDOW_BYTES = 32 * 1024  # deflate's largest back-reference distance
 SPAN = 64 * 1024  # at most one seek point per this much output: bounds the windows copied and kept
-READ_BYTES = 64 * 1024
+READ_BYTES = 16 * 1024  # compressed bytes per read: what a stop leaves read but unused is at most this
+OUT_BYTES = 64 * 1024  # content bytes per read at most
 
 _Z_OK, _Z_STREAM_END, _Z_BUF_ERROR, _Z_NO_FLUSH, _Z_BLOCK = 0, 1, -5, 0, 5
 _END_OF_BLOCK, _LAST_BLOCK = 128, 64
@@ -142,7 +143,7 @@ class SeekableGunzip:
         self._crc = self._member_out = 0
         self._ended = False  # a member's deflate data ended; its trailer is checked on the next read
         self._done = False
-        self._buffer = ctypes.create_string_buffer(READ_BYTES)
+        self._buffer = ctypes.create_string_buffer(OUT_BYTES)
         if at is not None and at.in_member:
             self._start_stream(at)
 
@@ -150,7 +151,7 @@ class SeekableGunzip:
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes of content (fewer at a block or member end); b"" at the end of the content."""
-        size = min(size if size > 0 else READ_BYTES, READ_BYTES)
+        size = min(size if size > 0 else OUT_BYTES, OUT_BYTES)
         while not self._done:
             if self._ended:
                 self._ended = False
@@ -232,11 +233,14 @@ class SeekableGunzip:
         data, offered = self._input, len(self._input) - self._pos
         stream.next_in = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value + self._pos  # type: ignore[operator]
         stream.avail_in = offered
+        # Stopping at every block boundary costs a call per block (many, in a stream flushed after each line):
+        # run freely up to where the next point is due, and only from there on stop at boundaries.
+        due_in = self._points[-1].uout + SPAN - self._out if self._points else 0
+        if due_in > 0:
+            size = min(size, due_in)
         stream.next_out = ctypes.addressof(self._buffer)
         stream.avail_out = size
-        # Stopping at every block boundary costs a call per block (many, in a stream flushed after each line):
-        # only ask for boundaries once the next point is due.
-        code = lib.inflate(ctypes.byref(stream), _Z_BLOCK if self._due() else _Z_NO_FLUSH)
+        code = lib.inflate(ctypes.byref(stream), _Z_NO_FLUSH if due_in > 0 else _Z_BLOCK)
         if code not in (_Z_OK, _Z_STREAM_END, _Z_BUF_ERROR):
             message = stream.msg.decode("utf-8", "replace") if stream.msg else "invalid input data"
             lib.inflateEnd(ctypes.byref(stream))
@@ -255,12 +259,9 @@ class SeekableGunzip:
         if code == _Z_STREAM_END:
             lib.inflateEnd(ctypes.byref(stream))
             self._stream, self._ended = None, True
-        elif stream.data_type & (_END_OF_BLOCK | _LAST_BLOCK) == _END_OF_BLOCK and self._due():
+        elif due_in <= produced and stream.data_type & (_END_OF_BLOCK | _LAST_BLOCK) == _END_OF_BLOCK:
             self._boundary(stream)
         return out
-
-    def _due(self) -> bool:
-        return not self._points or self._out - self._points[-1].uout >= SPAN
 
     def _boundary(self, stream: _ZStream) -> None:
         bits = stream.data_type & 7
