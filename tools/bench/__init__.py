@@ -1,6 +1,6 @@
 """`make bench`: the processor's speed and memory as ratios against stdlib and naive baselines, in one run.
 
-    python -m tools.bench [--quick] [--cases 1,2,3,4,5] [--repeats N] [--budget S] [--parse-records N] [--src DIR]
+    python -m tools.bench [--quick] [--cases 1,2,3,4,5,6] [--gzip-records N] [--repeats N] [--budget S] [--parse-records N] [--src DIR]
 
 Cases (issue 5): 1 parse+validate throughput vs the raw stdlib parse, 2 peak memory streaming 200 MiB vs reading
 it whole, 3 the batched event writer vs a put_item loop on the local moto server, 4 a 100,000-record file through
