@@ -179,3 +179,8 @@ def test_without_a_system_libz_nothing_seeks(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_the_system_libz_is_found_here() -> None:
     assert seekable_gzip.available(), "every Lambda runtime ships libz.so.1; so must the test machine"
+
+
+def test_a_point_where_a_members_deflate_data_starts_needs_no_window() -> None:
+    start = SeekPoint(cin=10, uout=0, in_member=True)  # gzip.compress writes a 10-byte header
+    assert seekable(PACKED, start)[:2] == (TEXT, None)
