@@ -298,7 +298,7 @@ class RecordReader:
                 start=start,
             )
             keep = resume.header_end if want_header and not start else 0
-            header = _skip(content.read, resume.offset - start, keep, self._out_of_time)
+            header = _skip(content.read, resume.offset - start, keep, self._out_of_time, start)
             if want_header and start:
                 header = self._gzip_header_row(resume.header_end)
             return _Peekable(content.read), header if want_header else None
@@ -376,16 +376,18 @@ class _RangedReads:
             self._end, self._left, self._size = self._end + self._size, self._size, self._size * 4
 
 
-def _skip(read: Callable[[int], bytes], count: int, keep: int, out_of_time: Callable[[], bool]) -> bytes:
-    """Read and drop ``count`` bytes, returning the first ``keep`` of them."""
+def _skip(
+    read: Callable[[int], bytes], count: int, keep: int, out_of_time: Callable[[], bool], origin: int = 0
+) -> bytes:
+    """Read and drop ``count`` bytes (the content from ``origin`` on), returning the first ``keep`` of them."""
     kept = bytearray()
     left = count
     while left:
         if out_of_time():
-            raise OutOfTime(f"re-reading the gzip content up to byte {count} to resume took all the time left")
+            raise OutOfTime(f"re-reading the gzip content up to byte {origin + count} to resume took all the time left")
         data = read(min(CHUNK_SIZE, left))
         if not data:
-            raise FileError(f"the content ends before offset {count} where processing was to resume")
+            raise FileError(f"the content ends before offset {origin + count} where processing was to resume")
         if len(kept) < keep:
             kept += data[: keep - len(kept)]
         left -= len(data)

@@ -7,6 +7,7 @@ exception with the same message (the shipper reads that message in the metadata 
 from __future__ import annotations
 
 import ctypes
+import gc
 import gzip
 import io
 import random
@@ -184,3 +185,13 @@ def test_the_system_libz_is_found_here() -> None:
 def test_a_point_where_a_members_deflate_data_starts_needs_no_window() -> None:
     start = SeekPoint(cin=10, uout=0, in_member=True)  # gzip.compress writes a 10-byte header
     assert seekable(PACKED, start)[:2] == (TEXT, None)
+
+
+def test_a_reader_dropped_part_way_frees_zlibs_state() -> None:
+    reader = SeekableGunzip(io.BytesIO(PACKED).read, keep_back=0)
+    assert reader.read(4096)
+    release = reader._end
+    assert release.alive, "the stream is open while the member is read"
+    del reader
+    gc.collect()
+    assert not release.alive, "inflateEnd ran when the reader was dropped (an invocation that stopped part-way)"
