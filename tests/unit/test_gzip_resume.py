@@ -264,6 +264,7 @@ def test_a_chain_of_invocations_decompresses_and_fetches_a_gzip_about_once(
         assert result.item[name] == control[name], name
     assert len(result.rejects) == result.item["records_rejected"] == 24
     assert len(emf_documents(result.stdout)) == 1
+    assert [detail["key"] for detail in world.events.details].count(key) == 1, "one outcome event"
     assert decompressed[0] <= 1.2 * len(data), f"decompressed {decompressed[0] / len(data):.2f}x the content"
     assert s3.fetched <= 1.5 * len(packed), f"fetched {s3.fetched / len(packed):.2f}x the object"
     print(
