@@ -33,7 +33,7 @@ from .support import (
     emf_documents,
     record,
 )
-from .test_resumable import SimulatedTimeout
+from .test_resumable import SimulatedTimeout, mixed
 from .test_resume import MIXED, RangedSource, assert_every_boundary_resumes, single_pass, stopped_after
 
 
@@ -298,3 +298,34 @@ def test_a_gzip_continuation_killed_then_delivered_twice_changes_nothing(world: 
     assert result.item["invocations"] >= 3
     assert len(emf_documents(result.stdout)) == 1
     assert [detail["key"] for detail in world.events.details] == [key]
+
+
+def chain_inputs() -> Iterator[Any]:
+    rows = mixed(700)
+    crlf = as_csv(rows).replace(b"\n", b"\r\n")
+    yield pytest.param(members_at(crlf, all_of(crlf, b"\r\n", 1)[::5]), ".csv.gz", id="csv-members-between-cr-and-lf")
+    yield pytest.param(members_at(crlf, list(range(101, len(crlf), 997))), ".csv.gz", id="csv-members-mid-record")
+    lines = as_ndjson(rows)
+    multibyte = all_of(lines, "ü".encode(), 1)[::3]
+    yield pytest.param(blocks_at(lines, multibyte), ".jsonl.gz", id="ndjson-blocks-inside-characters")
+    array = as_json_array(rows, indent=2)
+    yield pytest.param(blocks_at(array, list(range(50, len(array), 3001))), ".json.gz", id="json-blocks-mid-item")
+
+
+@pytest.mark.usefixtures("every_boundary")
+@pytest.mark.parametrize(("packed", "suffix"), list(chain_inputs()))
+def test_a_gzip_processed_in_many_invocations_ends_exactly_like_one_pass(
+    world: World, packed: bytes, suffix: str
+) -> None:
+    control = world.process(f"incoming/control/awkward{suffix}", packed).item
+
+    result = world.process_in_segments(f"incoming/acme/awkward{suffix}", packed, looks=3)
+
+    assert result.item["invocations"] >= 5
+    for name in ("processing_status", "records_total", "records_accepted", "records_rejected", "format"):
+        assert result.item[name] == control[name], name
+    assert result.item["records_rejected"] == len(result.rejects) == 41
+    refs = [line.get("line", line.get("index")) for line in result.rejects]
+    assert refs == sorted(refs), "one report, in file order, with line numbers and indexes that run on"
+    assert len(emf_documents(result.stdout)) == 1
+    assert "checkpoint" not in result.item
