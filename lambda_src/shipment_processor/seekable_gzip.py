@@ -69,7 +69,7 @@ class _ZStream(ctypes.Structure):
 def _libz() -> ctypes.CDLL | None:
     """The system zlib with the calls this module needs, or None when there is none (then nothing seeks)."""
     try:
-        lib = ctypes.CDLL(ctypes.util.find_library("z") or "libz.so.1")
+        lib = _load()
         for name in ("inflateInit2_", "inflate", "inflateEnd", "inflatePrime", "inflateSetDictionary",
                      "inflateGetDictionary", "zlibVersion"):  # fmt: skip
             getattr(lib, name)
@@ -77,6 +77,13 @@ def _libz() -> ctypes.CDLL | None:
         return None
     lib.zlibVersion.restype = ctypes.c_char_p
     return lib
+
+
+def _load() -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL("libz.so.1")  # Linux (Lambda): dlopen directly, no ldconfig subprocess at a cold start
+    except OSError:
+        return ctypes.CDLL(ctypes.util.find_library("z") or "libz")  # elsewhere (macOS: libz.dylib)
 
 
 def available() -> bool:
@@ -114,7 +121,7 @@ class SeekPoint:
         try:
             data = base64.b64decode(text.encode("ascii"), validate=True)
             fmt, in_member, cin, uout, bits, prime, crc, member_out = _HEAD.unpack_from(data)
-            window = zlib.decompress(data[_HEAD.size :])
+            window = zlib.decompressobj().decompress(data[_HEAD.size :], WINDOW_BYTES + 1)
         except (UnicodeError, ValueError, struct.error, zlib.error) as exc:
             raise ValueError(f"not a seek point: {exc}") from exc
         if fmt != _FORMAT or bits > 7 or len(window) > WINDOW_BYTES:

@@ -152,7 +152,16 @@ def test_an_encoded_point_stays_small_even_when_its_window_does_not_compress() -
     assert all(text.isascii() for text in (p.encode() for p in reader._points))
 
 
-@pytest.mark.parametrize("text", ["", "not base64!", "AAAA", SeekPoint(1, 2).encode()[:-8] + "AAAAAAAA"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not base64!",
+        "AAAA",
+        SeekPoint(1, 2).encode()[:-8] + "AAAAAAAA",
+        SeekPoint(1, 2, window=b"w" * 40_000).encode(),
+    ],
+)
 def test_text_that_is_not_an_encoded_point_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a seek point"):
         SeekPoint.decode(text)
