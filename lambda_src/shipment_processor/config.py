@@ -46,6 +46,36 @@ CHOICE_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+# How much gzip content a chain of invocations can read at a memory size and timeout (Terraform refuses a
+# MAX_DECOMPRESSED_BYTES above it, with the same arithmetic; a test checks that the two agree). Measured in
+# docs/design.md ("Resuming a gzip"): content with the longest records costs up to 11.6 ms of CPU per MiB to
+# decompress, split and parse (0.025 leaves 2x for a slower machine); a continuation re-enters the gzip at a block
+# boundary and re-reads at most one deflate block, under 0.02 CPU-s (0.05 with the same margin). Per-record costs
+# (writes) come on top and are bounded by MAX_RECORDS, as for a plain file.
+MB_PER_VCPU = 1769  # Lambda: 1,769 MB of memory buy one vCPU
+CONTENT_CPU_S_PER_MIB = 0.025
+GZIP_RESUME_CPU_S = 0.05
+
+
+def chain_content_limit(
+    memory_mb: float, timeout_s: float, checkpoint_margin_ms: float, max_invocations: float
+) -> float:
+    """The most decompressed bytes a chain of ``max_invocations`` invocations can read (negative: none)."""
+    budget_cpu_s = (timeout_s - checkpoint_margin_ms / 1000) * memory_mb / MB_PER_VCPU
+    return max_invocations * (budget_cpu_s - GZIP_RESUME_CPU_S) / CONTENT_CPU_S_PER_MIB * 1_048_576
+
+
+def gzip_limit_reachable(
+    memory_mb: float,
+    timeout_s: float,
+    checkpoint_margin_ms: float,
+    max_invocations: float,
+    max_decompressed_bytes: float,
+) -> bool:
+    """Whether a gzip at MAX_DECOMPRESSED_BYTES can finish within MAX_INVOCATIONS at this memory and timeout."""
+    return max_decompressed_bytes <= chain_content_limit(memory_mb, timeout_s, checkpoint_margin_ms, max_invocations)
+
+
 class ConfigError(ValueError):
     """One or more environment variables hold values the function cannot run with."""
 

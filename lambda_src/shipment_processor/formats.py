@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from . import seekable_gzip
 from .config import Limits
 from .validation import JsonObject, NonFiniteNumber
 
@@ -100,8 +101,10 @@ class StreamStats:
 class ResumePoint:
     """Where the record after the last one read starts, so that a later invocation can carry on from there.
 
-    Offsets are positions in the content: the object's bytes, or the decompressed bytes of a gzip object (which
-    must be read again from its start and skipped to ``offset``; gzip cannot be entered in the middle).
+    Offsets are positions in the content: the object's bytes, or the decompressed bytes of a gzip object. A gzip
+    is entered again at ``seek`` (an opaque :class:`~.seekable_gzip.SeekPoint`: a deflate block boundary at or
+    before ``offset`` with its window) and skipped from there to ``offset``; without one it is read again from
+    its start.
     """
 
     format: str
@@ -112,6 +115,7 @@ class ResumePoint:
     text_line: int = 1  # JSON array: line and column of ``offset``, so positions in messages stay true
     text_column: int = 1
     blank_lines: int = 0  # blank lines read so far (they count toward MAX_RECORDS)
+    seek: str | None = None  # gzip: where decompression can start again, at or before ``offset``
 
 
 class Source(Protocol):
@@ -186,6 +190,7 @@ class RecordReader:
         self._resume = resume
         self._cursor = _Cursor()
         self._text: _TextBuffer | None = None
+        self._gunzip: _Gunzip | None = None
         self._header_end = resume.header_end if resume else 0
         self._next_index = 0
         self._format: str | None = resume.format if resume else None
@@ -197,19 +202,21 @@ class RecordReader:
         """Where the record after the last one yielded starts (None for a single JSON object: nothing follows)."""
         fmt = self._format
         if fmt in (CSV, NDJSON):
+            offset = self._cursor.end
             return ResumePoint(
                 fmt,
                 self.stats.compression,
-                self._cursor.end,
+                offset,
                 self._cursor.line_no + 1,
                 self._header_end,
                 blank_lines=self.stats.blank_lines,
+                seek=self._gunzip.seek_point(offset) if self._gunzip else None,
             )
         if fmt == JSON_ARRAY and self._text is not None:
             line, column = self._text.line_column(self._text.pos)
-            return ResumePoint(
-                fmt, self.stats.compression, self._text.byte_offset(self._text.pos), self._next_index, 0, line, column
-            )
+            offset = self._text.byte_offset(self._text.pos)
+            seek = self._gunzip.seek_point(offset) if self._gunzip else None
+            return ResumePoint(fmt, self.stats.compression, offset, self._next_index, 0, line, column, seek=seek)
         return None
 
     def _records(self) -> Iterator[RawRecord]:
@@ -252,7 +259,8 @@ class RecordReader:
             raise FileError("file is empty (0 bytes)")
         if magic == GZIP_MAGIC:
             stats.compression = "gzip"
-            stream: Callable[[int], bytes] = _Gunzip(raw).read
+            self._gunzip = _Gunzip(raw, limits)
+            stream: Callable[[int], bytes] = self._gunzip.read
         elif gzip_suffix:
             raise FileError(
                 f"key ends in .gz but the content is not gzip data (it starts with {magic.hex(' ')}, not 1f 8b)"
@@ -270,15 +278,29 @@ class RecordReader:
         limits, stats = self._limits, self.stats
         want_header = resume.format == CSV
         if resume.compression == "gzip":
-            raw = _Peekable(
-                _Counter(
-                    _guarded(self._source.open(0)), limits.max_object_bytes, stats, "bytes_read", _OBJECT_LIMIT
-                ).read
+            point = _seek_point(resume)
+            start = point.uout if point else 0
+            raw = _Counter(
+                _guarded(self._source.open(point.cin if point else 0)),
+                limits.max_object_bytes,
+                stats,
+                "bytes_read",
+                _OBJECT_LIMIT,
+                start=point.cin if point else 0,
             )
+            self._gunzip = _Gunzip(_Peekable(raw.read), limits, point)
             content = _Counter(
-                _Gunzip(raw).read, limits.max_decompressed_bytes, stats, "bytes_decompressed", _DECOMPRESSED_LIMIT
+                self._gunzip.read,
+                limits.max_decompressed_bytes,
+                stats,
+                "bytes_decompressed",
+                _DECOMPRESSED_LIMIT,
+                start=start,
             )
-            header = _skip(content.read, resume.offset, resume.header_end if want_header else 0, self._out_of_time)
+            keep = resume.header_end if want_header and not start else 0
+            header = _skip(content.read, resume.offset - start, keep, self._out_of_time, start)
+            if want_header and start:
+                header = self._gzip_header_row(resume.header_end)
             return _Peekable(content.read), header if want_header else None
         header = None
         if want_header:
@@ -298,6 +320,11 @@ class RecordReader:
         )
         return _Peekable(content.read), header
 
+    def _gzip_header_row(self, size: int) -> bytes:
+        """The first ``size`` bytes of a gzip's content (the CSV header row), from ranged reads of its start."""
+        head = _Gunzip(_Peekable(_guarded(_RangedReads(self._source))), self._limits)
+        return _skip(head.read, size, size, lambda: False)  # one record's worth at most: no need to watch the time
+
     def _csv(self, lines: Iterator[_Line], header: bytes | None) -> Iterator[RawRecord]:
         max_bytes = self._limits.max_record_bytes
         feeder = _CsvFeeder(lines, max_bytes)
@@ -316,16 +343,51 @@ class RecordReader:
             yield record
 
 
-def _skip(read: Callable[[int], bytes], count: int, keep: int, out_of_time: Callable[[], bool]) -> bytes:
-    """Read and drop ``count`` bytes, returning the first ``keep`` of them."""
+def _seek_point(resume: ResumePoint) -> seekable_gzip.SeekPoint | None:
+    """The resume point's way into the gzip, when there is one and it can be used here."""
+    if resume.seek is None or not seekable_gzip.available():
+        return None
+    try:
+        point = seekable_gzip.SeekPoint.decode(resume.seek)
+    except ValueError as exc:
+        raise FileError(f"the checkpoint's gzip seek point is unusable ({exc}); reprocess the file") from None
+    if point.uout > resume.offset:
+        raise FileError(f"the checkpoint's gzip seek point lies after its offset {resume.offset}; reprocess the file")
+    return point
+
+
+class _RangedReads:
+    """The object from its start in ranged GETs of growing size, for reading a few bytes of a long object."""
+
+    def __init__(self, source: Source, first: int = 4 * 1024) -> None:
+        self._source, self._end, self._size = source, 0, first
+        self._body: Readable = io.BytesIO()
+        self._left = 0  # bytes the current range should still give; more than 0 at its end: the object's end
+
+    def read(self, size: int, /) -> bytes:
+        while True:
+            data = self._body.read(size)
+            if data:
+                self._left -= len(data)
+                return data
+            if self._left:
+                return b""
+            self._body = self._source.open(self._end, self._end + self._size)
+            self._end, self._left, self._size = self._end + self._size, self._size, self._size * 4
+
+
+def _skip(
+    read: Callable[[int], bytes], count: int, keep: int, out_of_time: Callable[[], bool], origin: int = 0
+) -> bytes:
+    """Read and drop ``count`` bytes (the content from ``origin`` on), returning the first ``keep`` of them."""
     kept = bytearray()
     left = count
     while left:
         if out_of_time():
-            raise OutOfTime(f"re-reading the gzip content up to byte {count} to resume took all the time left")
+            raise OutOfTime(f"re-reading the gzip content up to byte {origin + count} to resume took all the time left")
         data = read(min(CHUNK_SIZE, left))
         if not data:
-            raise FileError(f"the content ends before offset {count} where processing was to resume")
+            raise FileError(f"the content ends before offset {origin + count} where processing was to resume")
         if len(kept) < keep:
             kept += data[: keep - len(kept)]
         left -= len(data)
@@ -397,20 +459,36 @@ class _Peekable:
 
 
 class _Gunzip:
-    """Incremental gzip decompression (bounded reads, multi-member aware) with shipper-readable errors."""
+    """Incremental gzip decompression (bounded reads, multi-member aware) with shipper-readable errors.
 
-    def __init__(self, source: _Peekable) -> None:
-        self._file = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[arg-type]
+    Through the system libz when it loads (then :meth:`seek_point` can say where a later invocation may enter
+    the content again), else through the standard library from the start only.
+    """
+
+    def __init__(self, source: _Peekable, limits: Limits, at: seekable_gzip.SeekPoint | None = None) -> None:
+        self._seekable: seekable_gzip.SeekableGunzip | None = None
+        if seekable_gzip.available():
+            # How far the parsers' record boundary can lag behind what was decompressed: their read-ahead.
+            keep_back = 2 * limits.max_record_bytes + 4 * CHUNK_SIZE
+            self._seekable = seekable_gzip.SeekableGunzip(source.read, keep_back=keep_back, at=at)
+            self._read = self._seekable.read
+        else:
+            self._read = gzip.GzipFile(fileobj=source, mode="rb").read  # type: ignore[arg-type]
 
     def read(self, size: int) -> bytes:
         try:
-            return self._file.read(size)
+            return self._read(size)
         except StreamReadError:
             raise
         except EOFError as exc:
             raise FileError(f"gzip data is truncated: {exc}") from exc
         except (OSError, zlib.error) as exc:
             raise FileError(f"not valid gzip data: {exc}") from exc
+
+    def seek_point(self, offset: int) -> str | None:
+        """Where decompression can start again to reach content ``offset`` (None: only from the start)."""
+        point = self._seekable.seek_point(offset) if self._seekable else None
+        return point.encode() if point and point.uout else None
 
 
 def _detect(text: _Peekable, declared: str | None, limits: Limits, *, gzipped: bool) -> str:

@@ -12,7 +12,7 @@ exactly the records read (accepted + rejected = total, and the events table hold
 after the current record, flushes every write, checkpoints its position and running counts in the metadata
 item, and queues the rest to a new asynchronous invocation of this function (Lambda's async retries and
 on-failure destination then cover the continuation too). The next invocation resumes at the checkpoint: a
-ranged GET for a plain file, a re-read skipped to the offset for gzip. Counts, error samples and the rejects
+ranged GET for a plain file, one from the checkpoint's seek point for a gzip. Counts, error samples and the rejects
 report (one object) run on across invocations; metrics and the outcome event are emitted once, at the end. A
 chain is bounded (``MAX_INVOCATIONS``) and fails when an invocation reads no record at all.
 

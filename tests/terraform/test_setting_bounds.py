@@ -9,7 +9,9 @@ side only fails it.
 
 Two settings are also measured against the function's timeout (config.py's timing_problems, given the timeout
 as FUNCTION_TIMEOUT_S): the range runs use Lambda's largest timeout, and further runs probe each side of both
-relations at two timeouts.
+relations at two timeouts. And config.py's gzip_limit_reachable weighs the function's memory and timeout with
+MAX_INVOCATIONS and CHECKPOINT_MARGIN_MS against MAX_DECOMPRESSED_BYTES: further runs sit on either side of that
+limit, and every run's expected verdict includes it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shipment_processor.config import CHOICE_SETTINGS, INTEGER_SETTINGS, ConfigError, Settings
+from shipment_processor.config import (
+    CHOICE_SETTINGS,
+    INTEGER_SETTINGS,
+    ConfigError,
+    Settings,
+    chain_content_limit,
+    gzip_limit_reachable,
+)
 
 from tools.terraform import native_test, tfwork
 
@@ -38,9 +47,15 @@ VARIABLES = {
     "LOG_LEVEL": "log_level",
     "EVENTS_WRITE_PATH": "events_write_path",
 }
-# The function's timeout: its Terraform variable in each configuration, and what config.py calls it.
-TIMEOUT_VARIABLES = {"modules/lambda": "timeout_s", ".": "lambda_timeout_s"}
+# The function's memory and timeout: their Terraform variables in each configuration (the timeout under the name
+# config.py gives it), and the values Terraform uses when a run does not set them.
 TIMEOUT_SETTING = "FUNCTION_TIMEOUT_S"
+FUNCTION_VARIABLES = {
+    "modules/lambda": {"MEMORY_MB": "memory_mb", TIMEOUT_SETTING: "timeout_s"},
+    ".": {"MEMORY_MB": "lambda_memory_mb", TIMEOUT_SETTING: "lambda_timeout_s"},
+}
+FUNCTION = {"MEMORY_MB": 256, TIMEOUT_SETTING: 30}
+GZIP_INPUTS = ("MEMORY_MB", TIMEOUT_SETTING, "CHECKPOINT_MARGIN_MS", "MAX_INVOCATIONS")
 RANGE_TIMEOUT_S = 900  # Lambda's largest: every value in a setting's own range fits it
 # Settings checked against the timeout, each with a value that passes its relation at any timeout, so a probe of
 # one is judged on that one alone.
@@ -93,11 +108,37 @@ def test_boolean_settings_are_written_as_config_pys_words() -> None:
         assert set(CHOICE_SETTINGS[name][0]) == set(words), name
 
 
+def gzip_verdict(values: dict[str, Any]) -> bool:
+    """config.py's verdict on the gzip limit for one run (settings it does not set are at their defaults)."""
+    value = {**{name: INTEGER_SETTINGS[name][2] for name in INTEGER_SETTINGS}, **FUNCTION, **values}
+    return gzip_limit_reachable(
+        value["MEMORY_MB"],
+        value[TIMEOUT_SETTING],
+        value["CHECKPOINT_MARGIN_MS"],
+        value["MAX_INVOCATIONS"],
+        value["MAX_DECOMPRESSED_BYTES"],
+    )
+
+
+def gzip_limit_runs() -> list[dict[str, Any]]:
+    """Runs on either side of the gzip limit at a few memory sizes and timeouts, and one whose margin is as long
+    as its timeout (no invocation can read anything; the margin's own relation refuses it first)."""
+    runs = []
+    for memory, timeout, margin, invocations in ((256, 30, 5000, 500), (128, 3, 2000, 1), (1769, 60, 10000, 10)):
+        limit = chain_content_limit(memory, timeout, margin, invocations)
+        for size in (int(limit * 0.99), int(limit * 1.01) + 1):
+            runs.append({"MEMORY_MB": memory, TIMEOUT_SETTING: timeout, "CHECKPOINT_MARGIN_MS": margin,
+                         "MAX_INVOCATIONS": invocations, "MAX_DECOMPRESSED_BYTES": size})  # fmt: skip
+    runs.append({TIMEOUT_SETTING: 5, "CHECKPOINT_MARGIN_MS": 5000, "MAX_DECOMPRESSED_BYTES": 1})
+    return runs
+
+
 def tftest_file(
-    required: dict[str, Any], mocks: str, timeout_variable: str
+    required: dict[str, Any], mocks: str, function_variables: dict[str, str]
 ) -> tuple[str, list[dict[str, tuple[Any, bool]]]]:
-    """HCL of one test file: run i sets every setting to its i-th probe value (at the largest timeout), then
-    one run per relation probe; the expected verdicts. A run's timeout is under the key TIMEOUT_SETTING."""
+    """HCL of one test file: run i sets every setting to its i-th probe value (at the largest timeout), then one run
+    per relation probe, then runs around the gzip limit; the expected verdicts. A run's timeout is under the key
+    TIMEOUT_SETTING."""
     probes = {name: probe_values(name) for name in VARIABLES}
     runs: list[dict[str, tuple[Any, bool]]] = []
     for index in range(max(len(values) for values in probes.values())):
@@ -106,10 +147,14 @@ def tftest_file(
         runs[-1][TIMEOUT_SETTING] = (RANGE_TIMEOUT_S, True)
     for timeout, name, value in RELATION_PROBES:
         runs.append({TIMEOUT_SETTING: (timeout, True), name: (value, config_accepts(name, value, timeout))})
+    for values in gzip_limit_runs():
+        timeout = values[TIMEOUT_SETTING]
+        runs.append({name: (value, name not in VARIABLES or config_accepts(name, value, timeout))
+                     for name, value in values.items()})  # fmt: skip
     for run in runs:  # a timed setting a run does not probe holds a value that fits any timeout
         for name, safe in TIMED_SETTINGS.items():
             run.setdefault(name, (safe, True))
-    names = {**VARIABLES, TIMEOUT_SETTING: timeout_variable}
+    names = {**VARIABLES, **function_variables}
     lines = [f'mock_provider "aws" {{\n{mocks}}}\n', "variables {"]
     lines += [f"  {key} = {json.dumps(value)}" for key, value in required.items()]
     lines.append("}\n")
@@ -118,6 +163,13 @@ def tftest_file(
         lines += [f"    {names[name]} = {json.dumps(value)}" for name, (value, _ok) in run.items()]
         lines.append("  }")
         refused = [f"var.{names[name]}" for name, (_value, ok) in run.items() if not ok]
+        if not gzip_verdict({name: value for name, (value, _ok) in run.items()}):
+            refused = sorted({*refused, "var.max_decompressed_bytes"})
+            run["gzip limit"] = (None, False)
+        if any(f"var.{names[name]}" in refused for name in GZIP_INPUTS):
+            # Terraform does not validate a variable whose validation reads another variable that failed its own:
+            # max_decompressed_bytes is checked (both rules) once those are fixed.
+            refused = [name for name in refused if name != "var.max_decompressed_bytes"]
         if refused:
             lines.append(f"\n  expect_failures = [{', '.join(refused)}]")
         lines.append("}\n")
@@ -157,8 +209,9 @@ CONFIGURATIONS = {
 
 @pytest.mark.parametrize("configuration", sorted(CONFIGURATIONS), ids=["root", "lambda"])
 def test_terraform_accepts_and_refuses_exactly_what_config_py_does(configuration: str, tmp_path: Path) -> None:
-    text, runs = tftest_file(CONFIGURATIONS[configuration], MOCKS, TIMEOUT_VARIABLES[configuration])
+    text, runs = tftest_file(CONFIGURATIONS[configuration], MOCKS, FUNCTION_VARIABLES[configuration])
     assert any(not ok for run in runs for _v, ok in run.values()) and any(ok for run in runs for _v, ok in run.values())
+    assert sum("gzip limit" in run for run in runs) >= 4, "runs on both sides of the gzip limit"
     source = ROOT / configuration
     if configuration == ".":
         source = tfwork.copy_configuration(ROOT, tmp_path / "root")

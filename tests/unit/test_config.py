@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from shipment_processor.config import FUNCTION_TIMEOUT_BOUNDS, INTEGER_SETTINGS, ConfigError, Limits, Settings
+from shipment_processor.config import (
+    FUNCTION_TIMEOUT_BOUNDS,
+    INTEGER_SETTINGS,
+    ConfigError,
+    Limits,
+    Settings,
+    chain_content_limit,
+    gzip_limit_reachable,
+)
 
 
 def test_empty_environment_gives_the_documented_defaults() -> None:
@@ -188,3 +196,11 @@ def test_without_a_declared_timeout_the_margin_and_claim_are_only_range_checked(
 )
 def test_the_partition_follows_the_region(region: str, partition: str) -> None:
     assert Settings.from_env({"AWS_REGION": region}).partition == partition
+
+
+def test_a_gzip_at_the_default_limit_can_finish_at_the_default_memory_and_timeout() -> None:
+    assert gzip_limit_reachable(256, 30, 5_000, 500, 2_147_483_648)
+    assert chain_content_limit(256, 30, 5_000, 500) > 60 * 2**30, "a chain of 500 reads tens of GiB of content"
+    assert not gzip_limit_reachable(256, 30, 5_000, 1, 2_147_483_648), "one invocation cannot read 2 GiB"
+    assert gzip_limit_reachable(1769, 30, 5_000, 1, 900 * 2**20), "a whole vCPU reads about 1 GiB in 25 s"
+    assert not gzip_limit_reachable(256, 5, 5_000, 500, 1), "a margin as long as the timeout leaves no time at all"

@@ -131,7 +131,7 @@ def test_right_after_the_csv_header_is_a_resume_point_and_the_columns_are_read_a
     assert source.fetched == len(data) - point.offset + point.header_end, "only the header and the rest are read"
 
 
-def test_a_plain_file_resumes_with_a_ranged_read_and_a_gzip_file_is_read_again_from_its_start() -> None:
+def test_a_plain_file_resumes_with_a_ranged_read_and_a_gzip_without_a_seek_point_from_its_start() -> None:
     data = as_ndjson(records(200))
     _, point = stopped_after(data, "x.jsonl", 150)
     plain, packed = RangedSource(data), RangedSource(gzip.compress(data))

@@ -15,12 +15,13 @@ ROOT = cases.ROOT
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
-    parser.add_argument("--cases", default="1,2,3,4,5", help="comma-separated case numbers (default: all)")
+    parser.add_argument("--cases", default="1,2,3,4,5,6", help="comma-separated case numbers (default: all)")
     parser.add_argument("--quick", action="store_true", help="tiny inputs: a smoke run of every code path")
     parser.add_argument("--parse-records", type=int, help="records per format in case 1 (default 1,000,000)")
     parser.add_argument("--repeats", type=int, help="most rounds of case 1, and runs of the batched writer in case 3")
     parser.add_argument("--e2e-records", type=int, help="records of case 4's files (default 300,000)")
     parser.add_argument("--e2e-files", help="case 4's files: csv, gzip or csv,gzip (the default)")
+    parser.add_argument("--gzip-records", type=int, help="records of case 6's CSV and gzip (default 1,200,000)")
     parser.add_argument("--budget", type=float, help="seconds after which case 1 starts no new round (default 560)")
     parser.add_argument("--src", type=Path, default=ROOT / "lambda_src", help="the Lambda sources to measure")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="inputs and scratch files")
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes.budget_s = args.budget
     if args.e2e_records:
         sizes.e2e_records = args.e2e_records
+    if args.gzip_records:
+        sizes.gzip_records = args.gzip_records
     if args.e2e_files:
         sizes.e2e_files = tuple(kind.strip() for kind in args.e2e_files.split(","))
         if not set(sizes.e2e_files) <= {"csv", "gzip"}:
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             ctx.inputs,
             [sizes.parse_records] * ("1" in chosen)
             + [sizes.store_source_records()] * ("3" in chosen)
-            + [sizes.e2e_records] * ("4" in chosen),
+            + [sizes.e2e_records] * ("4" in chosen)
+            + [sizes.gzip_records] * ("6" in chosen),
             [sizes.memory_bytes] * ("2" in chosen),
         )
         if "4" in chosen:

@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tools.bench import inputs
+from tools.bench import gzip_chain, inputs
 from tools.bench.probe import NOW
 from tools.bench.report import Report, Row, median, rate, spread
 from tools.emulator import local_aws
@@ -51,10 +51,11 @@ class Sizes:
     e2e_repeats: int = 1
     import_repeats: int = 7
     e2e_files: tuple[str, ...] = ("csv", "gzip")  # case 4's files: the CSV, a gzip of other updates
+    gzip_records: int = 1_200_000  # case 6: a CSV and its gzip read across invocations (about 12 at the defaults)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(20_000, 2, 120.0, 4 * MIB, 1_000, 2, 1, 5_000, 1, 3)
+        return cls(20_000, 2, 120.0, 4 * MIB, 1_000, 2, 1, 5_000, 1, 3, gzip_records=20_000)
 
     def store_source_records(self) -> int:
         """Records to read for ``store_items`` accepted ones (about 1 % of the generated records are invalid)."""
@@ -654,6 +655,7 @@ CASES: dict[str, Callable[[Context, Report], None]] = {
     "3": store,
     "4": end_to_end,
     "5": cold_path,
+    "6": gzip_chain.gzip_chain,
 }
 
 
