@@ -30,13 +30,14 @@ from datetime import UTC, datetime
 from logging import INFO, WARNING
 from typing import Any
 
-from . import bounds, metrics, outcome
+from . import bounds, metrics, outcome, pacing
+from .backlog import Backlog
 from .config import Settings
 from .formats import OutOfTime, ResumePoint
 from .lifecycle import PROCESSING, SUPERSEDED, Claim, Ledger, Skip, Target
 from .logs import log
 from .pipeline import Accepted, FileError, ResultStream, StreamStats, describe_ref
-from .store import ObjectChangedError, ObjectMissingError, Store
+from .store import ObjectChangedError, ObjectMissingError, Store, TransientAWSError
 
 MAX_ERROR_SAMPLES = 20
 CLAIM_GRACE_S = 5  # clock skew allowance on top of the claimer's own deadline
@@ -84,6 +85,8 @@ class _Run:
     resume: ResumePoint | None = None
     report: dict[str, Any] | None = None
     reasons: dict[str, int] | None = None  # rejections per kind of reason, for the "rejects by reason" log
+    backlog: str | None = None  # the object holding writes not yet stored (see backlog.py)
+    carried: str | None = None  # the backlog this invocation took over (deleted once no checkpoint names it)
 
     @classmethod
     def restore(cls, checkpoint: Mapping[str, Any] | None, now: datetime) -> _Run:
@@ -98,6 +101,7 @@ class _Run:
             resume=ResumePoint(**{"compression": None, **checkpoint["resume"]}),  # None is not stored
             report=checkpoint.get("report"),
             reasons=dict(checkpoint.get("reasons") or {}),
+            backlog=checkpoint.get("backlog"),
         )
 
     def saved(self) -> dict[str, Any]:
@@ -110,6 +114,7 @@ class _Run:
             "resume": asdict(self.resume) if self.resume else None,
             "report": self.report,
             "reasons": self.reasons or None,
+            "backlog": self.backlog,
         }
 
 
@@ -212,6 +217,9 @@ class FileProcessor:
         def out_of_time() -> bool:
             return remaining is not None and remaining() < margin
 
+        deadline = pacing.writes_deadline(remaining() if remaining else None, margin)  # no write goes past it
+        run.carried, run.backlog = run.backlog, None
+
         error: str | None = None
         superseded: str | None = None
         stopped = False
@@ -239,7 +247,8 @@ class FileProcessor:
                     "(MAX_OBJECT_BYTES)"
                 )
             else:
-                with self.store.event_writer(claim.filename, version_id or "null") as events, report:
+                with self.store.event_writer(claim.filename, version_id or "null", deadline=deadline) as events, report:
+                    events.carry(self._backlog(claim).load(run.carried))
                     try:
                         for result in stream:
                             read_here += 1
@@ -265,6 +274,10 @@ class FileProcessor:
                     except FileError as exc:
                         error = str(exc)
                     events.close()
+                    unwritten = events.unwritten()
+                    if unwritten and error is None and not stopped and stream.resume_point() is not None:
+                        # the writes ran out of time, not the reading: the next invocation stores the rest
+                        stopped, stopped_at = True, self._monotonic()
                     if stopped and claim.segment >= self.settings.max_invocations:
                         stopped = False
                         error = (
@@ -272,8 +285,11 @@ class FileProcessor:
                             f"(MAX_INVOCATIONS) and was stopped after {run.accepted + run.rejected} records; "
                             "raise the function's memory or timeout, or split the file"
                         )
+                    if unwritten and not stopped:
+                        raise TransientAWSError(f"{len(unwritten)} accepted updates were not stored in time")
                     if stopped:
                         run.report = report.suspend(f"{claim.attempt}-{claim.segment}")
+                        run.backlog = self._backlog(claim).save(unwritten, f"{claim.attempt}-{claim.segment}")
                     else:
                         rejects_key = report.close()
         except ObjectMissingError as exc:
@@ -317,6 +333,7 @@ class FileProcessor:
         if queued is None:
             return self._taken_over(claim, run)
         report.discard_resumed()
+        self._backlog(claim).discard(run.carried)
         handoff, segment = queued
         continuation = {
             "continuation": {
@@ -403,6 +420,7 @@ class FileProcessor:
         final = {k: v for k, v in final.items() if v is not None}
         if not self.ledger.finish(claim, final):
             return self._taken_over(claim, run)
+        self._backlog(claim).discard(run.carried)
         for kind, count in sorted((run.reasons or {}).items(), key=lambda pair: -pair[1]):
             log(INFO, "rejects by reason", key=claim.filename, shipper=claim.item.get("shipper"), reason=kind,
                 count=count)  # fmt: skip
@@ -496,6 +514,11 @@ class FileProcessor:
             report.records_accepted if report else 0,
             report.records_rejected if report else 0,
         )
+
+    def _backlog(self, claim: Claim) -> Backlog:
+        """Where this file's writes not yet stored are carried between invocations."""
+        prefix = f"{self.settings.rejects_prefix}.partial/"
+        return Backlog(lambda: self.store.client("s3"), str(claim.item["bucket"]), prefix, claim.filename)
 
     def _claim_expiry(self, now: datetime, invocation: Invocation) -> int:
         if invocation.remaining_ms is not None:

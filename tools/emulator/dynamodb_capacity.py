@@ -324,7 +324,7 @@ class CapacityModel:
                 assert table.bucket is not None
                 partition = table.partitions[_partition(item, shape, len(table.partitions))]
                 index_units = [
-                    (index.units(item, shape.keys) if item is not None else 0, lim) for index, lim in indexes
+                    (index.units(item, shape.keys) if item is not None else 0, index, lim) for index, lim in indexes
                 ]
                 verdict = None
                 if not table.bucket.can_take(units):
