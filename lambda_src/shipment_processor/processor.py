@@ -217,7 +217,11 @@ class FileProcessor:
         def out_of_time() -> bool:
             return remaining is not None and remaining() < margin
 
-        deadline = pacing.writes_deadline(remaining() if remaining else None, margin)  # no write goes past it
+        # No write goes past the writers' deadline, taken from the claim's expiry (the invocation's own deadline,
+        # read when it was claimed; one second off for the whole seconds it is kept in)
+        expires = claim.item.get("claim_expires_at") if remaining is not None else None
+        left_ms = (int(expires) - CLAIM_GRACE_S - 1 - self._clock().timestamp()) * 1000 if expires else None
+        deadline = pacing.writes_deadline(None if left_ms is None else int(left_ms), margin)
         run.carried, run.backlog = run.backlog, None
 
         error: str | None = None
