@@ -143,6 +143,7 @@ class Emulator:
         self._sent_lock = threading.Lock()
         self.metric_written = threading.Event()
         self.capacity = dynamodb_capacity.CapacityModel(enabled=dynamodb_capacity_enabled(capacity_model))
+        self.on_demand_throughput: dict[str, dict[str, Any]] = {}  # per table, as CreateTable/UpdateTable set it
         self._install_s3_hook()
         moto_fixes.linear_item_size()
 
@@ -583,16 +584,20 @@ class Emulator:
         ok = captured["status"].startswith("200")
         if ok and operation == "DeleteTable":
             self.capacity.forget(name)
-        elif ok and "OnDemandThroughput" in request:
-            units = (request.get("OnDemandThroughput") or {}).get("MaxWriteRequestUnits")
+            self.on_demand_throughput.pop(name, None)
+        elif ok and isinstance(request.get("OnDemandThroughput"), dict):
+            setting = {**self.on_demand_throughput.get(name, {}), **request["OnDemandThroughput"]}
+            self.on_demand_throughput[name] = setting
+            units = setting.get("MaxWriteRequestUnits")
             self.capacity.set_max_on_demand(name, None if units in (None, -1) else int(units))
-        units = self.capacity.max_on_demand(name)
-        if ok and operation != "DeleteTable":
+        setting = self.on_demand_throughput.get(name)
+        if ok and setting is not None and operation != "DeleteTable":
             with contextlib.suppress(json.JSONDecodeError, UnicodeDecodeError, AttributeError):
                 document = json.loads(answer)
                 description = document.get("Table") or document.get("TableDescription")
                 if isinstance(description, dict):
-                    description["OnDemandThroughput"] = {"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": units or -1}
+                    unset = {"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": -1}
+                    description["OnDemandThroughput"] = {**unset, **setting}
                     answer = json.dumps(document).encode()
         headers = [(k, v) for k, v in captured["headers"] if k.lower() not in ("content-length", "x-amz-crc32")]
         headers += [("Content-Length", str(len(answer))), ("x-amz-crc32", str(zlib.crc32(answer)))]
