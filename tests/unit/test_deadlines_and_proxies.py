@@ -8,6 +8,8 @@ outcome, and what reached the endpoint and the proxy.
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import select
 import socket
 import threading
@@ -17,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shipment_processor.direct_write import RetryableWriteError, UnsupportedProxyError
-from shipment_processor.handler import Runtime, handle
+from botocore.credentials import Credentials
+from shipment_processor import direct_write
+from shipment_processor.backlog import Backlog
+from shipment_processor.direct_write import DirectTransport, RetryableWriteError, UnsupportedProxyError
+from shipment_processor.handler import ProcessingError, Runtime, handle
 from shipment_processor.store import Backoff, EventWriter, PipelinedWriter, Store
 
 from . import test_direct_write
 from .faulty_endpoint import FaultyEndpoint
-from .support import FUNCTION_ARN, NOW, LambdaQueue, as_csv, records
+from .support import FUNCTION_ARN, NOW, Context, LambdaQueue, as_csv, records
 from .test_direct_write import ServerWorld
 
 server_world = test_direct_write.server_world  # the fixtures of the direct path's tests, shared
@@ -272,3 +277,165 @@ def test_a_proxy_the_direct_path_cannot_use_sends_the_events_through_the_sdk_pat
         store.direct_transport()
     assert isinstance(store.event_writer("incoming/acme/x.csv", "v1"), EventWriter)
     assert isinstance(store.event_writer("incoming/acme/y.csv", "v1"), EventWriter), "noted once, still sdk"
+
+
+# --- what the deadline leaves, on both paths ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["direct", "sdk"])
+def test_a_pacing_wait_is_cut_at_the_deadline_and_the_batch_left_unwritten(
+    server_world: ServerWorld, path: str
+) -> None:
+    server_world.env.update({"EVENTS_WRITE_PATH": path, "WRITE_CONCURRENCY": "1"})
+    store = Store(server_world.settings(), backoff=Backoff(sleep=time.sleep))
+    pacer = store.pacer(server_world.events_table)
+    pacer.throttled(sent_at=time.monotonic())  # throttled before, at the slowest rate...
+    pacer.reserve(2_500)  # ...and booked for the next 100 s
+    writer = store.event_writer("incoming/acme/x.csv", "v1", deadline=time.monotonic() + 0.3)
+    started = time.monotonic()
+    for n in range(25):
+        writer.put(_update(n), ("line", n + 2))
+
+    assert writer.close() == 0
+    assert time.monotonic() - started < 2.0
+    assert len(writer.unwritten()) == 25
+    assert server_world.endpoint.batch_writes() == []
+
+
+def test_on_the_sdk_path_a_call_still_on_the_wire_at_the_deadline_is_left_to_its_thread(
+    server_world: ServerWorld,
+) -> None:
+    server_world.env.update({"EVENTS_WRITE_PATH": "sdk", "WRITE_CONCURRENCY": "1"})
+    server_world.endpoint.slow_s = 2
+    server_world.endpoint.plan("slow")
+    store = Store(server_world.settings(), backoff=Backoff(sleep=time.sleep))
+    writer = store.event_writer("incoming/acme/x.csv", "v1", deadline=time.monotonic() + 0.5)
+    started = time.monotonic()
+    writer.put(_update(1), ("line", 2))
+
+    assert writer.close() == 0
+    assert time.monotonic() - started < 1.5, "the invocation does not wait for the slow answer"
+    assert len(writer.unwritten()) == 1, "its batch is carried, to be written again"
+
+
+@pytest.mark.parametrize("path", ["direct", "sdk"])
+def test_carried_writes_fill_whole_batches_on_both_paths(server_world: ServerWorld, path: str) -> None:
+    server_world.env.update({"EVENTS_WRITE_PATH": path, "WRITE_CONCURRENCY": "1"})
+    store = Store(server_world.settings(), backoff=Backoff(sleep=time.sleep))
+    first = store.event_writer("incoming/acme/x.csv", "v1", deadline=time.monotonic() - 1)
+    for n in range(60):
+        first.put(_update(n), ("line", n + 2))
+    first.close()
+    carried = [r if isinstance(r, str) else json.dumps(r) for r in first.unwritten()]
+
+    second = store.event_writer("incoming/acme/x.csv", "v1")
+    second.carry(carried)
+
+    assert second.close() == 60
+    assert len(server_world.events()) == 60
+    assert [len(seen.items) for seen in server_world.endpoint.batch_writes()] == [25, 25, 10]
+
+
+def test_a_file_error_with_writes_not_stored_in_time_fails_the_invocation_instead_of_recording_a_result(
+    world: Any,
+) -> None:
+    world.env["MAX_RECORDS"] = "2"
+    meta = world.put("incoming/acme/late.csv", as_csv(records(5)))
+
+    with pytest.raises(ProcessingError, match="accepted updates were not stored in time"):
+        world.invoke(world.event(("incoming/acme/late.csv", meta)), context=Context("req-1", remaining_ms=1_000))
+
+    (item,) = world.metadata("incoming/acme/late.csv")
+    assert item["processing_status"] == "PROCESSING", "no FAILED verdict the events table would contradict"
+
+
+def test_a_temporary_object_that_cannot_be_deleted_is_left_to_the_lifecycle_rule(
+    world: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    backlog = Backlog(lambda: world.s3, "no-such-bucket", "rejected/.partial/", "incoming/acme/x.csv")
+
+    backlog.discard("rejected/.partial/x/1-1.events.jsonl")
+    backlog.discard(None)
+
+    assert "could not delete a temporary events object" in caplog.text
+
+
+# --- proxies that do not behave ------------------------------------------------------------------------------
+
+
+class RawProxy:
+    """A proxy that answers CONNECT with fixed bytes, then closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = self._listener.getsockname()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            client, _ = self._listener.accept()
+            with client:
+                client.recv(4096)
+                client.sendall(self.answer)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"", "closed the connection before answering CONNECT"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000, "answer to CONNECT is too large"),
+        (b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK\r\n", "sent data ahead of the tunnel"),
+        (b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", "refused the tunnel"),
+    ],
+)
+def test_a_proxy_that_misbehaves_is_a_retryable_connection_failure(answer: bytes, problem: str) -> None:
+    proxy = RawProxy(answer)
+    try:
+        sock = socket.create_connection(proxy.address, timeout=5)
+        with sock, pytest.raises(ConnectionError, match=problem):
+            direct_write._Proxy(proxy.address).tunnel(sock, "dynamodb.eu-west-1.amazonaws.com", 443)
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize(
+    ("proxies", "settings", "problem"),
+    [
+        ({"https": "https://proxy.example:3129"}, None, "not a plain CONNECT proxy"),
+        ({"https": "http://proxy.example:3128"}, {"proxy_use_forwarding_for_https": True}, "not a plain CONNECT"),
+        ({"https": "http://:3128"}, None, "names no host"),
+    ],
+)
+def test_proxies_the_direct_path_cannot_use_are_named(
+    proxies: dict[str, str], settings: dict[str, Any] | None, problem: str
+) -> None:
+    with pytest.raises(UnsupportedProxyError, match=problem):
+        DirectTransport.for_client(_client_with(proxies, settings), Credentials("a", "b"))
+
+
+def test_a_client_without_botocore_internals_still_gets_its_configured_proxy() -> None:
+    transport = DirectTransport.for_client(_client_with({"https": "http://proxy.example:3128"}), Credentials("a", "b"))
+
+    assert transport._proxy == direct_write._Proxy(("proxy.example", 3128))
+
+
+def _client_with(proxies: dict[str, str], settings: dict[str, Any] | None = None) -> Any:
+    class Config:
+        connect_timeout, read_timeout = 2, 3
+        proxies_config = settings
+
+    Config.proxies = proxies  # type: ignore[attr-defined]
+
+    class Meta:
+        endpoint_url = "https://dynamodb.eu-west-1.amazonaws.com"
+        region_name = "eu-west-1"
+        config = Config
+
+    class Client:
+        meta = Meta
+
+    return Client()
