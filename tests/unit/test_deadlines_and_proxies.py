@@ -439,3 +439,30 @@ def _client_with(proxies: dict[str, str], settings: dict[str, Any] | None = None
         meta = Meta
 
     return Client()
+
+
+def test_writes_still_queued_when_the_file_is_read_are_stored_by_a_continuation(server_world: ServerWorld) -> None:
+    server_world.env.update({"WRITE_CONCURRENCY": "1", "CHECKPOINT_MARGIN_MS": "2000"})
+    server_world.endpoint.slow_s = 30
+    server_world.endpoint.plan("stall")
+
+    responses, left = _chain(server_world, "incoming/acme/short.csv", as_csv(records(3)), budget_ms=6_000)
+
+    assert [r["files"][0]["status"] for r in responses] == ["CONTINUED", "SUCCESS"]
+    assert responses[-1]["files"][0]["records_total"] == 3, "the continuation read nothing more"
+    assert all(ms > 0 for ms in left)
+    assert len(server_world.events()) == 3
+
+
+def test_a_connection_that_keeps_failing_is_retried_until_the_deadline_then_left() -> None:
+    transport = DirectTransport(
+        endpoint_url="http://127.0.0.1:9", region="eu-west-1", credentials=Credentials("a", "b"), user_agent="t"
+    )
+    backoff = Backoff(sleep=time.sleep, random=lambda: 1.0)
+    writer = PipelinedWriter(
+        transport, "t", "incoming/acme/x.csv", "v1", shards=1, backoff=backoff, deadline=time.monotonic() + 0.25
+    )
+    writer.put(_update(1), ("line", 2))
+
+    assert writer.close() == 0
+    assert len(writer.unwritten()) == 1, "connection refused until the deadline: carried, not failed"
