@@ -76,6 +76,10 @@ class Pacer:
                 self.rate += max(self.rate * INCREASE_PER_S, INCREASE_MIN_PER_S) * elapsed
                 self._grown_at = now
 
+    def slowest(self) -> bool:
+        """True when the rate is down to MIN_RATE: the table is refusing nearly everything."""
+        return self.rate == MIN_RATE
+
     def throttled(self, sent_at: float) -> None:
         """A request sent at ``sent_at`` (monotonic) was throttled: cut the rate, once per round of requests (a
         request sent before the last cut says nothing new)."""

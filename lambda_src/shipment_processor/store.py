@@ -384,8 +384,9 @@ def _key_of(request: Mapping[str, Any]) -> tuple[str, str]:
 
 class _Progress:
     """Throttling gives up only when nothing at all is stored: a batch's throttled attempts count from the last
-    time any batch of the writer was stored (a throttled table stores its capacity, so a working chain never runs
-    out of attempts; a table that stores nothing does, after ``max_attempts``)."""
+    time any batch of the writer was stored, and only once the pacer is at its slowest (one batch a second). A
+    throttled table stores its capacity, so a working chain never runs out of attempts; a table that stores
+    nothing for ``max_attempts`` paced attempts does."""
 
     def __init__(self) -> None:
         self.stored = 0
@@ -523,7 +524,7 @@ class EventWriter(_AbortsOnError):
             requests = left
             if is_throttling(problem):
                 self._pacer.throttled(sent_at)
-                throttles = throttles + 1 if self._progress.stored == mark else 1
+                throttles = throttles + 1 if self._progress.stored == mark and self._pacer.slowest() else 1
                 mark = self._progress.stored
                 _give_up_after(self._backoff, self._table, throttles, problem, cause)
             else:
@@ -713,7 +714,7 @@ class PipelinedWriter(_AbortsOnError):
     def _retry(self, shard: _Shard, problem: str, cause: BaseException | None) -> None:
         if is_throttling(problem):
             self._pacer.throttled(shard.sent_at)
-            shard.throttles = shard.throttles + 1 if self.items_written == shard.mark else 1
+            shard.throttles = shard.throttles + 1 if self.items_written == shard.mark and self._pacer.slowest() else 1
             shard.mark = self.items_written
             _give_up_after(self._backoff, self._table, shard.throttles, problem, cause)
             return

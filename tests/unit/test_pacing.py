@@ -38,6 +38,7 @@ def test_a_throttle_cuts_the_rate_to_a_share_of_what_was_being_stored() -> None:
     pacer.throttled(sent_at=clock.now)
 
     assert pacer.rate == pytest.approx(1_000 * DECREASE, rel=0.05)
+    assert not pacer.slowest(), "a throttled chain is not counted as failing while it still stores"
 
 
 def test_sends_are_spaced_at_the_rate() -> None:
@@ -90,6 +91,7 @@ def test_a_rate_never_falls_below_one_batch_a_second() -> None:
         pacer.throttled(sent_at=clock.now)
 
     assert pacer.rate == MIN_RATE
+    assert pacer.slowest()
 
 
 def test_throttling_is_dynamodbs_throttling_codes_and_unprocessed_items() -> None:
