@@ -8,6 +8,15 @@ how many records one invocation can store. What stays botocore's, taken from the
 for: its credentials (frozen per request, so refreshed session credentials and their token are always used
 together), the SigV4 signer, the endpoint and region the client resolved, its CA bundle and its timeouts.
 
+Proxies: the proxy botocore resolved for the client (``Config(proxies=...)``, else ``HTTPS_PROXY`` and
+``NO_PROXY``) is used the way urllib3 uses it for an HTTPS endpoint: a CONNECT tunnel through an ``http://``
+proxy (with its ``Proxy-Authorization`` when the proxy URL has credentials), TLS to the endpoint inside it. Any
+other proxy setup (an ``https://`` proxy, forwarding for HTTPS, a plain-HTTP endpoint behind a proxy) raises
+:class:`UnsupportedProxyError`, and the caller uses the SDK path, which handles them all.
+
+Time: every request's answer is awaited until the caller's deadline at the latest, and never longer than
+``REQUEST_TIMEOUT_S`` (DynamoDB answers a BatchWriteItem in milliseconds; a stalled connection costs seconds).
+
 One call here is one HTTP attempt. :class:`RetryableWriteError` marks what may succeed when repeated (throttling,
 5xx, dropped connections, timeouts, a corrupted response); the caller's backoff decides when and how often. Any
 other error response raises botocore's ``ClientError`` with DynamoDB's code and message, as the SDK path does.
@@ -34,7 +43,8 @@ from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, NoCredentialsError
-from botocore.httpsession import create_urllib3_context, get_cert_path
+from botocore.httpsession import ProxyConfiguration, create_urllib3_context, get_cert_path
+from botocore.utils import get_environ_proxies
 
 from .formats import RecordRef
 from .validation import ShipmentUpdate
@@ -54,6 +64,7 @@ RETRYABLE_ERROR_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
+REQUEST_TIMEOUT_S = 5.0  # the longest one answer is awaited (the client's read timeout, if shorter)
 _NAME_CACHE_MAX = 1024
 _MAX_HEAD_BYTES = 64 * 1024
 # A connection idle for longer is checked for a server-side close before reuse (a poll() per request would
@@ -71,6 +82,10 @@ class RetryableWriteError(Exception):
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
         self.problem = problem
+
+
+class UnsupportedProxyError(Exception):
+    """A proxy applies to the endpoint in a way this transport does not speak; use the SDK path."""
 
 
 class ItemTooLargeError(ValueError):
@@ -150,11 +165,20 @@ class _Connection:
     reader of the three body framings (Content-Length, chunked, until close) that treats anything else as a
     broken connection."""
 
-    def __init__(self, host: str, port: int, context: ssl.SSLContext | None, timeouts: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext | None,
+        timeouts: tuple[float, float],
+        proxy: _Proxy | None = None,
+    ) -> None:
         connect_timeout, read_timeout = timeouts
-        sock = socket.create_connection((host, port), timeout=connect_timeout)
+        sock = socket.create_connection(proxy.address if proxy else (host, port), timeout=connect_timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy is not None:
+                proxy.tunnel(sock, host, port)
             if context is not None:
                 sock = context.wrap_socket(sock, server_hostname=host)
             sock.settimeout(read_timeout)
@@ -167,9 +191,9 @@ class _Connection:
         self._deadline = 0.0
         self.idle_since = 0.0
 
-    def send(self, request: bytes) -> None:
-        """Send one whole request."""
-        self._sock.settimeout(self._timeout)
+    def send(self, request: bytes, deadline: float) -> None:
+        """Send one whole request, by ``deadline`` (monotonic)."""
+        self._sock.settimeout(max(0.001, min(self._timeout, deadline - time.monotonic())))
         self._sock.sendall(request)
 
     def receive(self, deadline: float) -> _Response:
@@ -285,6 +309,60 @@ class _Connection:
 
 
 @dataclass(frozen=True, slots=True)
+class _Proxy:
+    """An ``http://`` proxy that tunnels to the endpoint with CONNECT."""
+
+    address: tuple[str, int]
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def tunnel(self, sock: socket.socket, host: str, port: int) -> None:
+        """Ask for a tunnel to host:port on ``sock`` (connected to the proxy); raise OSError unless granted."""
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
+        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{extra}\r\n".encode("latin-1"))
+        head = bytearray()
+        while b"\r\n\r\n" not in head:
+            if len(head) > _MAX_HEAD_BYTES:
+                raise ConnectionError("the proxy's answer to CONNECT is too large")
+            data = sock.recv(_RECEIVE_BYTES)
+            if not data:
+                raise ConnectionError("the proxy closed the connection before answering CONNECT")
+            head += data
+        status_line = bytes(head).split(b"\r\n", 1)[0].decode("latin-1")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or parts[1] != "200":
+            raise ConnectionError(f"the proxy refused the tunnel to {target}: {status_line[:120]!r}")
+        if not head.endswith(b"\r\n\r\n"):
+            raise ConnectionError("the proxy sent data ahead of the tunnel")
+
+
+def _proxy_for(client: Any, endpoint_url: str) -> _Proxy | None:
+    """The proxy botocore uses for ``client``'s endpoint (its own resolution: Config(proxies=...), else the
+    environment with NO_PROXY), as a CONNECT proxy; None when there is none. Raises UnsupportedProxyError."""
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    config = getattr(session, "_proxy_config", None)
+    if not isinstance(config, ProxyConfiguration):
+        meta_config = client.meta.config
+        proxies = getattr(meta_config, "proxies", None) or get_environ_proxies(endpoint_url)
+        config = ProxyConfiguration(proxies=proxies, proxies_settings=getattr(meta_config, "proxies_config", None))
+    url = config.proxy_url_for(endpoint_url)
+    if not url:
+        return None
+    parts = urlsplit(url)
+    settings = config.settings or {}
+    if urlsplit(endpoint_url).scheme != "https":
+        raise UnsupportedProxyError("a plain-HTTP endpoint behind a proxy is sent by forwarding, not CONNECT")
+    if parts.scheme != "http" or settings.get("proxy_use_forwarding_for_https"):
+        raise UnsupportedProxyError(f"proxy {parts.scheme}://{parts.hostname} is not a plain CONNECT proxy")
+    if not parts.hostname:
+        raise UnsupportedProxyError("the proxy URL names no host")
+    headers = config.proxy_headers_for(url)
+    for name, value in headers.items():
+        _check_header(name, value)
+    return _Proxy((parts.hostname, parts.port or 80), tuple(headers.items()))
+
+
+@dataclass(frozen=True, slots=True)
 class _Response:
     status: int
     headers: dict[str, str]  # names lower-case; repeated fields joined with ","
@@ -309,6 +387,7 @@ class DirectTransport:
         verify: bool | str = True,
         connect_timeout: float = 5,
         read_timeout: float = 30,
+        proxy: _Proxy | None = None,
     ) -> None:
         parts = urlsplit(endpoint_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -325,6 +404,8 @@ class DirectTransport:
         self._region, self._credentials = region, credentials
         self._context = _tls_context(verify) if https else None
         self._timeouts = (connect_timeout, read_timeout)
+        self._request_timeout = min(read_timeout, REQUEST_TIMEOUT_S)
+        self._proxy = proxy
         _check_header("User-Agent", user_agent)
         self._head = (
             f"POST {self._path} HTTP/1.1\r\nHost: {self._host}\r\nUser-Agent: {user_agent}\r\n"
@@ -337,7 +418,8 @@ class DirectTransport:
     @classmethod
     def for_client(cls, client: Any) -> DirectTransport:
         """A transport that goes where ``client`` goes and signs as it does: its endpoint, region, CA bundle,
-        timeouts, User-Agent, and its credentials object (frozen for every request, so a refresh is seen).
+        timeouts, User-Agent, proxy (raises UnsupportedProxyError when the proxy is not one this transport can use),
+        and its credentials object (frozen for every request, so a refresh is seen).
 
         The credentials come from the client, not from the default chain: a client made with explicit keys or an
         assumed role's session signs both paths with the same identity. botocore exposes a client's credentials
@@ -357,6 +439,7 @@ class DirectTransport:
             verify=verify,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
+            proxy=_proxy_for(client, meta.endpoint_url),
         )
 
     def batch_write(self, table: str, requests: list[str]) -> list[str]:
@@ -367,8 +450,9 @@ class DirectTransport:
         """
         return self.finish(self.begin(table, requests))
 
-    def begin(self, table: str, requests: list[str]) -> Exchange:
-        """Send one BatchWriteItem attempt and return at once; :meth:`finish` reads its answer.
+    def begin(self, table: str, requests: list[str], deadline: float | None = None) -> Exchange:
+        """Send one BatchWriteItem attempt and return at once; :meth:`finish` reads its answer, awaited until
+        ``deadline`` (monotonic) at the latest, and never for longer than the request timeout.
 
         Raises RetryableWriteError when no connection could be made or the request could not be sent,
         ItemTooLargeError for a body over DynamoDB's request limit.
@@ -380,13 +464,15 @@ class DirectTransport:
                 f"{MAX_REQUEST_BYTES}"
             )
         request = self.signed(body)
-        connection = self._checkout()
+        now = time.monotonic()
+        due = now + self._request_timeout if deadline is None else min(now + self._request_timeout, deadline)
+        connection = self._checkout(due)
         try:
-            connection.send(request)
+            connection.send(request, due)
         except OSError as exc:  # reset or closed before the request was out
             connection.close()
             raise RetryableWriteError(f"connection failed: {exc!r}") from exc
-        return Exchange(connection, table, time.monotonic() + self._timeouts[1])
+        return Exchange(connection, table, due)
 
     def finish(self, exchange: Exchange) -> list[str]:
         """Read the answer to :meth:`begin`'s request (blocking until it is whole); return the put requests left
@@ -446,15 +532,16 @@ class DirectTransport:
         for connection in idle:
             connection.close()
 
-    def _checkout(self) -> _Connection:
-        """An idle kept-alive connection that is still open, or a new one."""
+    def _checkout(self, due: float) -> _Connection:
+        """An idle kept-alive connection that is still open, or a new one (connected by ``due``)."""
         with self._lock:
             connection = self._idle.pop() if self._idle else None
         if connection is not None and connection.idle_since < time.monotonic() - _IDLE_CHECK_S and connection.dropped():
             connection.close()  # closed while idle (e.g. while Lambda was frozen)
             connection = None
         try:
-            return connection or _Connection(*self._address, self._context, self._timeouts)
+            connect = max(0.001, min(self._timeouts[0], due - time.monotonic()))
+            return connection or _Connection(*self._address, self._context, (connect, self._timeouts[1]), self._proxy)
         except OSError as exc:  # refused, unreachable, timed out, TLS handshake failed
             if isinstance(exc, ssl.SSLCertVerificationError):
                 raise  # a configuration problem: repeating cannot help

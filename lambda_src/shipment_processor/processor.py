@@ -30,13 +30,14 @@ from datetime import UTC, datetime
 from logging import INFO, WARNING
 from typing import Any
 
-from . import bounds, metrics, outcome
+from . import bounds, metrics, outcome, pacing
+from .backlog import Backlog
 from .config import Settings
 from .formats import OutOfTime, ResumePoint
 from .lifecycle import PROCESSING, SUPERSEDED, Claim, Ledger, Skip, Target
 from .logs import log
 from .pipeline import Accepted, FileError, ResultStream, StreamStats, describe_ref
-from .store import ObjectChangedError, ObjectMissingError, RejectsWriter, Store
+from .store import ObjectChangedError, ObjectMissingError, RejectsWriter, Store, TransientAWSError
 
 MAX_ERROR_SAMPLES = 20
 CLAIM_GRACE_S = 5  # clock skew allowance on top of the claimer's own deadline
@@ -109,6 +110,8 @@ class _Run:
     resume: ResumePoint | None = None
     report: dict[str, Any] | None = None
     reasons: dict[str, int] | None = None  # rejections per kind of reason, for the "rejects by reason" log
+    backlog: str | None = None  # the object holding writes not yet stored (see backlog.py)
+    carried: str | None = None  # the backlog this invocation took over (deleted once no checkpoint names it)
 
     @classmethod
     def restore(cls, checkpoint: Mapping[str, Any] | None, now: datetime) -> _Run:
@@ -123,6 +126,8 @@ class _Run:
             resume=ResumePoint(**{"compression": None, **checkpoint["resume"]}) if checkpoint.get("resume") else None,
             report=checkpoint.get("report"),
             reasons=dict(checkpoint.get("reasons") or {}),
+            backlog=checkpoint.get("backlog"),
+            carried=checkpoint.get("carried"),
         )
 
     def saved(self) -> dict[str, Any]:
@@ -135,6 +140,8 @@ class _Run:
             "resume": asdict(self.resume) if self.resume else None,
             "report": self.report,
             "reasons": self.reasons or None,
+            "backlog": self.backlog,
+            "carried": self.carried,
         }
 
 
@@ -290,6 +297,12 @@ class FileProcessor:
         def out_of_time() -> bool:
             return remaining is not None and remaining() < margin
 
+        # No write goes past the writers' deadline, taken from the claim's expiry (the invocation's own deadline,
+        # read when it was claimed; one second off for the whole seconds it is kept in)
+        expires = claim.item.get("claim_expires_at") if remaining is not None else None
+        left_ms = (int(expires) - CLAIM_GRACE_S - 1 - self._clock().timestamp()) * 1000 if expires else None
+        deadline = pacing.writes_deadline(None if left_ms is None else int(left_ms), margin)
+        run.carried, run.backlog = run.backlog, None
         stream = ResultStream(
             source,
             claim.filename,
@@ -304,7 +317,9 @@ class FileProcessor:
         reasons = run.reasons = run.reasons if run.reasons is not None else {}
         ending: Ending = Finished()
         read_here = 0
-        with self.store.event_writer(claim.filename, claim.item.get("version_id") or "null") as events, report:
+        version = claim.item.get("version_id") or "null"
+        with self.store.event_writer(claim.filename, version, deadline=deadline) as events, report:
+            events.carry(self._backlog(claim).load(run.carried))
             try:
                 for result in stream:
                     read_here += 1
@@ -333,12 +348,20 @@ class FileProcessor:
             except ObjectChangedError as exc:
                 ending = Superseded(str(exc))
             events.close()
+            unwritten = events.unwritten()
+        if unwritten and isinstance(ending, Finished) and ending.error is None and stream.resume_point() is not None:
+            # the writes ran out of time, not the reading: the next invocation stores the rest
+            ending = HandOff(stream.resume_point(), self._monotonic())
         if isinstance(ending, HandOff) and claim.segment >= self.settings.max_invocations:
             ending = Finished(
                 f"the file needed more than {self.settings.max_invocations} invocations (MAX_INVOCATIONS) and was "
                 f"stopped after {run.accepted + run.rejected} records; raise the function's memory or timeout, or "
                 "split the file"
             )
+        if unwritten and not isinstance(ending, HandOff):  # an end must not count updates the table does not hold
+            raise TransientAWSError(f"{len(unwritten)} accepted updates were not stored in time")
+        if isinstance(ending, HandOff):
+            run.backlog = self._backlog(claim).save(unwritten, f"{claim.attempt}-{claim.segment}")
         return ending
 
     def _hand_off(
@@ -356,6 +379,7 @@ class FileProcessor:
         if queued is None:
             return self._taken_over(claim, run)
         report.discard_resumed()
+        self._backlog(claim).discard(run.carried)
         handoff, segment = queued
         continuation = {
             "continuation": {
@@ -460,11 +484,17 @@ class FileProcessor:
         if not self.ledger.finish(claim, final):
             return self._taken_over(claim, run)
         report.discard_resumed()
+        self._backlog(claim).discard(run.carried)
         for kind, count in sorted((run.reasons or {}).items(), key=lambda pair: -pair[1]):
             log(INFO, "rejects by reason", key=claim.filename, shipper=claim.item.get("shipper"), reason=kind,
                 count=count)  # fmt: skip
         self.emit_outcome(claim.item)
         return _report(claim.item)
+
+    def _backlog(self, claim: Claim) -> Backlog:
+        """Where this file's writes not yet stored are carried between invocations."""
+        prefix = f"{self.settings.rejects_prefix}.partial/"
+        return Backlog(lambda: self.store.client("s3"), str(claim.item["bucket"]), prefix, claim.filename)
 
     def _started(self, claim: Claim) -> datetime:
         """When this attempt started: validation judges every record against it (the 24-hour rule), so a retry of an

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from logging import WARNING
 from typing import Any, Protocol, Self
@@ -31,9 +32,17 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .config import Settings
-from .direct_write import RETRYABLE_ERROR_CODES, DirectTransport, Exchange, ItemEncoder, RetryableWriteError
+from .direct_write import (
+    RETRYABLE_ERROR_CODES,
+    DirectTransport,
+    Exchange,
+    ItemEncoder,
+    RetryableWriteError,
+    UnsupportedProxyError,
+)
 from .formats import RecordRef
 from .logs import log
+from .pacing import Pacer, is_throttling
 from .validation import ShipmentUpdate
 
 BATCH_SIZE = 25  # BatchWriteItem maximum
@@ -62,8 +71,16 @@ class Backoff:
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random.random
 
-    def pause(self, attempt: int) -> None:
-        self.sleep(self.random() * min(self.cap_s, self.base_s * 2**attempt))
+    def pause(self, attempt: int, deadline: float | None = None) -> None:
+        """Wait before attempt ``attempt + 1``, never past ``deadline`` (monotonic)."""
+        self.wait(self.random() * min(self.cap_s, self.base_s * 2**attempt), deadline)
+
+    def wait(self, seconds: float, deadline: float | None = None) -> None:
+        """Sleep ``seconds``, cut short at ``deadline`` (monotonic)."""
+        if deadline is not None:
+            seconds = min(seconds, deadline - time.monotonic())
+        if seconds > 0:
+            self.sleep(seconds)
 
 
 class ObjectChangedError(Exception):
@@ -122,6 +139,8 @@ class Store:
         self._clients.update(clients or {})
         self._lock = threading.Lock()
         self._direct: DirectTransport | None = None
+        self._pacers: dict[str, Pacer] = {}
+        self._proxy_noted = False
 
     def warm(self, services: tuple[str, ...]) -> None:
         """Create the clients of ``services`` now (an init phase gets its CPU before the timeout starts)."""
@@ -253,15 +272,37 @@ class Store:
 
     # --- events table --------------------------------------------------------------------------------------
 
-    def event_writer(self, source_file: str, source_version: str) -> EventWriter | PipelinedWriter:
-        """A batching, concurrent writer of accepted updates for one file, on the path ``EVENTS_WRITE_PATH`` picks."""
+    def event_writer(
+        self, source_file: str, source_version: str, *, deadline: float | None = None
+    ) -> EventWriter | PipelinedWriter:
+        """A batching, concurrent writer of accepted updates for one file, on the path ``EVENTS_WRITE_PATH`` picks.
+
+        With a ``deadline`` (monotonic), the writer neither waits nor sends past it: what it has not stored by
+        then is left in :meth:`~PipelinedWriter.unwritten` for the next invocation.
+        """
         table, shards = self.settings.events_table, self.settings.write_concurrency
-        if self.settings.events_write_path == "sdk":
+        pacing = {"backoff": self.backoff, "pacer": self.pacer(table), "deadline": deadline}
+        transport = self._direct_if_possible() if self.settings.events_write_path == "direct" else None
+        if transport is None:
             sink = SdkEvents(lambda: self.client("dynamodb"), table)
-            return EventWriter(sink, source_file, source_version, shards=shards, backoff=self.backoff)
-        return PipelinedWriter(
-            self.direct_transport(), table, source_file, source_version, shards=shards, backoff=self.backoff
-        )
+            return EventWriter(sink, source_file, source_version, shards=shards, **pacing)
+        return PipelinedWriter(transport, table, source_file, source_version, shards=shards, **pacing)
+
+    def _direct_if_possible(self) -> DirectTransport | None:
+        """The direct transport, or None (once logged) when a proxy applies that only the SDK path can use."""
+        try:
+            return self.direct_transport()
+        except UnsupportedProxyError as exc:
+            with self._lock:
+                first, self._proxy_noted = not self._proxy_noted, True
+            if first:
+                log(WARNING, "events are written through the SDK path: a proxy applies", reason=str(exc))
+            return None
+
+    def pacer(self, table: str) -> Pacer:
+        """The process-wide pacing of writes to ``table``: what one file learnt of its capacity, the next uses."""
+        with self._lock:
+            return self._pacers.setdefault(table, Pacer())
 
     def direct_transport(self) -> DirectTransport:
         """The process-wide transport of the direct path (one pool of kept-alive connections for every file)."""
@@ -335,6 +376,27 @@ class _AbortsOnError:
     abort: Callable[[], None]  # each writer's own
 
 
+def _key_of(request: Mapping[str, Any]) -> tuple[str, str]:
+    """The (shipment_id, event_key) of a put request."""
+    item = request["PutRequest"]["Item"]
+    return item["shipment_id"]["S"], item["event_key"]["S"]
+
+
+class _Progress:
+    """Throttling gives up only when nothing at all is stored: a batch's throttled attempts count from the last
+    time any batch of the writer was stored, and only once the pacer is at its slowest (one batch a second). A
+    throttled table stores its capacity, so a working chain never runs out of attempts; a table that stores
+    nothing for ``max_attempts`` paced attempts does."""
+
+    def __init__(self) -> None:
+        self.stored = 0
+        self._lock = threading.Lock()
+
+    def add(self, items: int) -> None:
+        with self._lock:
+            self.stored += items
+
+
 class EventWriter(_AbortsOnError):
     """The sdk path's writer: BatchWriteItem calls on writer threads, several batches in flight, losing nothing.
 
@@ -342,7 +404,9 @@ class EventWriter(_AbortsOnError):
     written in file order (the later one wins) while different keys are written concurrently. Within a batch a
     repeated key keeps only its latest update (DynamoDB rejects duplicate keys in one batch). At most
     ``max_in_flight`` batches per shard are queued: memory stays bounded. Each put request is encoded once, at
-    ``put``, in the sink's own form; UnprocessedItems and retryable failures are retried with ``backoff``.
+    ``put``, in the sink's own form. Throttled writes are paced by ``pacer``; other retryable failures are retried
+    with ``backoff``. Nothing waits past ``deadline``: batches not stored by then are left in :meth:`unwritten`
+    (a call still on the wire then is abandoned to its thread; its batch is among them).
     """
 
     def __init__(
@@ -354,18 +418,34 @@ class EventWriter(_AbortsOnError):
         shards: int,
         backoff: Backoff,
         max_in_flight: int = 2,
+        pacer: Pacer | None = None,
+        deadline: float | None = None,
     ) -> None:
         self._sink, self._table = sink, sink.table
         self._encode = sink.encoder(source_file, source_version)
         self._backoff = backoff
+        self._pacer = pacer or Pacer()
+        self._deadline = deadline
         self._max_in_flight = max_in_flight
         self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"events-{i}") for i in range(shards)]
         self._pending: list[dict[tuple[str, str], Any]] = [{} for _ in range(shards)]
-        self._in_flight: list[deque[Future[int]]] = [deque() for _ in range(shards)]
+        self._in_flight: list[deque[tuple[Future[list[Any]], list[Any]]]] = [deque() for _ in range(shards)]
+        self._progress = _Progress()
+        self._left: list[Any] = []
         self.items_written = 0
 
+    def carry(self, requests: list[str]) -> None:
+        """Queue put requests an earlier invocation left unwritten (JSON text), ahead of this file's next ones."""
+        for text in requests:
+            request = json.loads(text)
+            key = _key_of(request)
+            shard = hash(key) % len(self._pending)
+            self._pending[shard][key] = request
+            if len(self._pending[shard]) == BATCH_SIZE:
+                self._submit(shard)
+
     def put(self, update: ShipmentUpdate, ref: RecordRef) -> None:
-        """Queue one accepted update; may block while earlier batches of its shard are written."""
+        """Queue one accepted update; may block (never past the deadline) while earlier batches are written."""
         event_key = update.event_key
         key = (update.shipment_id, event_key)
         shard = hash(key) % len(self._pending)
@@ -375,58 +455,98 @@ class EventWriter(_AbortsOnError):
             self._submit(shard)
 
     def close(self) -> int:
-        """Write everything still queued, wait for all batches; return how many items were written."""
+        """Write everything still queued, wait for all batches (until the deadline); return how many items were
+        written."""
         try:
             for shard in range(len(self._pending)):
                 if self._pending[shard]:
                     self._submit(shard)
             for queue in self._in_flight:
                 while queue:
-                    self.items_written += queue.popleft().result()
+                    self._collect(queue, block=True)
         finally:
             self.abort()
         return self.items_written
 
+    def unwritten(self) -> list[Any]:
+        """The put requests not stored when the deadline came, in file order per key (empty when all were)."""
+        return list(self._left)
+
     def abort(self) -> None:
         """Drop queued batches and stop the threads (batches already sent are harmless: writes are keyed)."""
         for executor in self._executors:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=not self._expired(), cancel_futures=True)
+
+    def _expired(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _submit(self, shard: int) -> None:
         requests = list(self._pending[shard].values())
         self._pending[shard] = {}
         queue = self._in_flight[shard]
-        queue.append(self._executors[shard].submit(self._write_batch, requests))
-        while len(queue) > self._max_in_flight or (queue and queue[0].done()):
-            self.items_written += queue.popleft().result()
+        queue.append((self._executors[shard].submit(self._write_batch, requests), requests))
+        while len(queue) > self._max_in_flight or (queue and queue[0][0].done()):
+            self._collect(queue, block=len(queue) > self._max_in_flight)
 
-    def _write_batch(self, requests: list[Any]) -> int:
-        count = len(requests)
-        attempt = 0
+    def _collect(self, queue: deque[tuple[Future[list[Any]], list[Any]]], *, block: bool) -> None:
+        future, requests = queue[0]
+        timeout = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+        try:
+            left = future.result(timeout=timeout if block else 0)
+        except FuturesTimeout:
+            left = requests  # still on the wire at the deadline: sent again by the next invocation
+            future.cancel()
+        queue.popleft()
+        self._left += left
+        self.items_written += len(requests) - len(left)
+
+    def _write_batch(self, requests: list[Any]) -> list[Any]:
+        """Write one batch; return what is left unwritten at the deadline."""
+        attempt, throttles, mark = 0, 0, -1
         while True:
+            if self._expired():
+                return requests
+            self._backoff.wait(self._pacer.reserve(len(requests)), self._deadline)
+            if self._expired():
+                return requests
+            sent_at = time.monotonic()
             cause: Exception | None = None
             try:
-                requests = self._sink.send(requests)
+                left = self._sink.send(requests)
             except RetryableWriteError as exc:
-                problem, cause = exc.problem, exc.__cause__ or exc
+                left, problem, cause = requests, exc.problem, exc.__cause__ or exc
             else:
-                if not requests:
-                    return count
-                problem = f"{len(requests)} unprocessed items"
-            attempt += 1
-            _pause_or_give_up(self._backoff, self._table, attempt, problem, cause)
+                problem = f"{len(left)} unprocessed items"
+            self._progress.add(len(requests) - len(left))
+            self._pacer.stored(len(requests) - len(left))
+            if not left:
+                return []
+            requests = left
+            if is_throttling(problem):
+                self._pacer.throttled(sent_at)
+                throttles = throttles + 1 if self._progress.stored == mark and self._pacer.slowest() else 1
+                mark = self._progress.stored
+                _give_up_after(self._backoff, self._table, throttles, problem, cause)
+            else:
+                attempt += 1
+                _give_up_after(self._backoff, self._table, attempt, problem, cause)
+                self._backoff.pause(attempt, self._deadline)
 
 
 @dataclass(slots=True)
 class _Shard:
     """One shard of a :class:`PipelinedWriter`: the batch being filled, full batches waiting, the batch being
-    written (and its attempts) and its request on the wire."""
+    written (its attempts, its throttled attempts since the writer last stored anything) and its request on the
+    wire (sent at ``sent_at``)."""
 
     pending: dict[tuple[str, str], str]
     waiting: deque[list[str]]
     batch: list[str] | None = None
     count: int = 0
     attempt: int = 0
+    throttles: int = 0
+    mark: int = -1
+    sent_at: float = 0.0
     exchange: Exchange | None = None
 
 
@@ -435,13 +555,14 @@ class PipelinedWriter(_AbortsOnError):
 
     The same contract as :class:`EventWriter`: updates are sharded by key, a shard writes its batches one after
     another (so two updates of one key are stored in file order, the later one winning), a key repeated within a
-    batch keeps its latest update, at most ``max_waiting`` full batches per shard wait, UnprocessedItems and
-    retryable failures are retried with ``backoff`` and a persistent failure raises.
+    batch keeps its latest update, at most ``max_waiting`` full batches per shard wait, throttled writes are paced
+    by ``pacer``, other retryable failures are retried with ``backoff``, a persistent failure raises, and nothing
+    waits or is sent past ``deadline``: what is not stored by then is left in :meth:`unwritten`.
 
     Why one thread: the requests are sent as soon as a batch is full and their answers are read when ``poll``
     says they have arrived, between two records of the caller. A writer thread per shard costs a thread hand-off
     and a GIL transfer per batch, which at Lambda's CPU share was the largest cost left after the HTTP client.
-    A backoff pause stops the whole writer (the table is over its capacity: every shard should slow down).
+    A pause stops the whole writer (the table is over its capacity: every shard should slow down).
     """
 
     def __init__(
@@ -454,15 +575,31 @@ class PipelinedWriter(_AbortsOnError):
         shards: int,
         backoff: Backoff,
         max_waiting: int = 2,
+        pacer: Pacer | None = None,
+        deadline: float | None = None,
     ) -> None:
         self._transport, self._table = transport, table
         self._encode = ItemEncoder(source_file, source_version)
         self._backoff, self._max_waiting = backoff, max_waiting
+        self._pacer = pacer or Pacer()
+        self._deadline = deadline
         self._shards = [_Shard({}, deque()) for _ in range(shards)]
+        self._left: list[str] = []
         self.items_written = 0
 
+    def carry(self, requests: list[str]) -> None:
+        """Queue put requests an earlier invocation left unwritten, ahead of this file's next ones."""
+        shards = self._shards
+        for text in requests:
+            key = _key_of(json.loads(text))
+            shard = shards[hash(key) % len(shards)]
+            shard.pending[key] = text
+            if len(shard.pending) == BATCH_SIZE:
+                shard.waiting.append(list(shard.pending.values()))
+                shard.pending = {}
+
     def put(self, update: ShipmentUpdate, ref: RecordRef) -> None:
-        """Queue one accepted update; may block while earlier batches of its shard are written."""
+        """Queue one accepted update; may block (never past the deadline) while earlier batches are written."""
         event_key = update.event_key
         key = (update.shipment_id, event_key)
         shards = self._shards
@@ -473,21 +610,28 @@ class PipelinedWriter(_AbortsOnError):
             shard.waiting.append(list(pending.values()))
             shard.pending = {}
             self._service(block=False)
-            while len(shard.waiting) > self._max_waiting:
+            while len(shard.waiting) > self._max_waiting and not self._expired():
                 self._service(block=True)
 
     def close(self) -> int:
-        """Write everything still queued, wait for every answer; return how many items were written."""
+        """Write everything still queued and wait for every answer, until the deadline; return how many items
+        were written."""
         try:
             for shard in self._shards:
                 if shard.pending:
                     shard.waiting.append(list(shard.pending.values()))
                     shard.pending = {}
-            while any(shard.batch is not None or shard.waiting for shard in self._shards):
+            while any(shard.batch is not None or shard.waiting for shard in self._shards) and not self._expired():
                 self._service(block=True)
+            for shard in self._shards:
+                self._left += [*(shard.batch or []), *(r for batch in shard.waiting for r in batch)]
         finally:
             self.abort()
         return self.items_written
+
+    def unwritten(self) -> list[str]:
+        """The put requests not stored when the deadline came, in file order per key (empty when all were)."""
+        return list(self._left)
 
     def abort(self) -> None:
         """Drop what is queued and close the connections whose answers are outstanding (batches already sent are
@@ -499,16 +643,22 @@ class PipelinedWriter(_AbortsOnError):
             shard.waiting.clear()
             shard.pending = {}
 
+    def _expired(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
     def _service(self, *, block: bool) -> None:
         """Send every shard's next batch that can go, then read the answers that have arrived; with ``block``,
-        wait for at least one answer (a shard with nothing on the wire is never waited for)."""
+        wait for at least one answer (a shard with nothing on the wire is never waited for), never past the
+        deadline."""
         for shard in self._shards:
-            if shard.exchange is None and (shard.batch is not None or shard.waiting):
+            if shard.exchange is None and (shard.batch is not None or shard.waiting) and not self._expired():
                 self._send(shard)
-        # Every shard with a batch now has its request on the wire (a failed send raised or was retried), so
-        # there is always an answer to wait for. A kept connection carries no bytes beyond the last answer it
-        # gave (it is closed otherwise), so poll sees every answer.
+        # Every shard with a batch now has its request on the wire (a failed send raised or was retried), unless
+        # the deadline came. A kept connection carries no bytes beyond the last answer it gave (it is closed
+        # otherwise), so poll sees every answer.
         busy = [(shard, shard.exchange) for shard in self._shards if shard.exchange is not None]
+        if not busy:
+            return
         timeout = max(0.0, min(e.deadline for _, e in busy) - time.monotonic()) if block else 0.0
         poller = select.poll()  # not select.select: it cannot take a descriptor above 1023
         for _, exchange in busy:
@@ -517,7 +667,7 @@ class PipelinedWriter(_AbortsOnError):
         if block and not ready:  # the oldest request's answer is overdue: that attempt failed
             now = time.monotonic()
             for shard in [shard for shard, exchange in busy if exchange.deadline <= now]:
-                self._abandon(shard, "no answer within the read timeout")
+                self._abandon(shard, "no answer within the request's time")
             return
         for shard, exchange in busy:
             if exchange.fileno() in ready:
@@ -526,10 +676,14 @@ class PipelinedWriter(_AbortsOnError):
     def _send(self, shard: _Shard) -> None:
         if shard.batch is None:
             shard.batch = shard.waiting.popleft()
-            shard.count, shard.attempt = len(shard.batch), 0
-        while True:
+            shard.count, shard.attempt, shard.throttles = len(shard.batch), 0, 0
+        while not self._expired():
+            self._backoff.wait(self._pacer.reserve(len(shard.batch)), self._deadline)
+            if self._expired():
+                return
             try:
-                shard.exchange = self._transport.begin(self._table, shard.batch)
+                shard.sent_at = time.monotonic()
+                shard.exchange = self._transport.begin(self._table, shard.batch, deadline=self._deadline)
                 return
             except RetryableWriteError as exc:
                 self._retry(shard, exc.problem, exc.__cause__ or exc)
@@ -542,11 +696,13 @@ class PipelinedWriter(_AbortsOnError):
         except RetryableWriteError as exc:
             self._retry(shard, exc.problem, exc.__cause__ or exc)
             return
+        stored = len(shard.batch) - len(unprocessed)
+        self.items_written += stored
+        self._pacer.stored(stored)
         if unprocessed:
             shard.batch = unprocessed
             self._retry(shard, f"{len(unprocessed)} unprocessed items", None)
             return
-        self.items_written += shard.count
         shard.batch = None
 
     def _abandon(self, shard: _Shard, problem: str) -> None:
@@ -556,17 +712,22 @@ class PipelinedWriter(_AbortsOnError):
         self._retry(shard, problem, None)
 
     def _retry(self, shard: _Shard, problem: str, cause: BaseException | None) -> None:
+        if is_throttling(problem):
+            self._pacer.throttled(shard.sent_at)
+            shard.throttles = shard.throttles + 1 if self.items_written == shard.mark and self._pacer.slowest() else 1
+            shard.mark = self.items_written
+            _give_up_after(self._backoff, self._table, shard.throttles, problem, cause)
+            return
         shard.attempt += 1
-        _pause_or_give_up(self._backoff, self._table, shard.attempt, problem, cause)
+        _give_up_after(self._backoff, self._table, shard.attempt, problem, cause)
+        self._backoff.pause(shard.attempt, self._deadline)
 
 
-def _pause_or_give_up(backoff: Backoff, table: str, attempt: int, problem: str, cause: BaseException | None) -> None:
-    """After failed attempt ``attempt`` of a batch (both writers): raise when it was the last one allowed, else
-    pause before the next."""
+def _give_up_after(backoff: Backoff, table: str, attempt: int, problem: str, cause: BaseException | None) -> None:
+    """After failed attempt ``attempt`` of a batch (both writers): raise when it was the last one allowed."""
     if attempt >= backoff.max_attempts:
         message = f"BatchWriteItem to {table} still failing after {attempt} attempts ({problem})"
         raise TransientAWSError(message) from cause
-    backoff.pause(attempt)
 
 
 class S3Source:

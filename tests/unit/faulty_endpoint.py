@@ -174,6 +174,10 @@ def _handler(endpoint: FaultyEndpoint) -> type[http.server.BaseHTTPRequestHandle
                 return self._answer(503, [("Content-Type", "text/html")], b"<html>Service Unavailable</html>")
             if fault == "slow":
                 time.sleep(endpoint.slow_s)
+            if fault == "stall":  # the request was taken, and is never answered nor written
+                time.sleep(endpoint.slow_s)
+                self.close_connection = True
+                return None
             if fault == "partial":
                 request = json.loads(body)
                 ((table, requests),) = request["RequestItems"].items()

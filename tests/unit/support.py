@@ -444,17 +444,14 @@ class S3Limits:
         return checked
 
 
-def throttled(operation: str = "BatchWriteItem") -> ClientError:
-    return ClientError(
-        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}},
-        operation,
-    )
+def throttled(operation: str = "BatchWriteItem", code: str = "ProvisionedThroughputExceededException") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "Rate of requests exceeds"}}, operation)
 
 
 class FaultyDynamoDB:
     """The real (moto) DynamoDB client with faults injected into BatchWriteItem; everything else passes through.
 
-    * ``throttle_calls``: the first n calls raise ProvisionedThroughputExceededException;
+    * ``throttle_calls``: the first n calls raise ProvisionedThroughputExceededException (or ``throttle_code``);
     * ``unprocessed_calls``: the first n calls write only half of the request and return the rest as
       UnprocessedItems, as DynamoDB does under load;
     * ``fail_after``: every call after the first n successful ones raises ``error`` (a crash mid-file);
@@ -470,8 +467,10 @@ class FaultyDynamoDB:
         fail_after: int | None = None,
         error: BaseException | None = None,
         before_call: Callable[[int], None] | None = None,
+        throttle_code: str = "ProvisionedThroughputExceededException",
     ) -> None:
         self._real = real
+        self.throttle_code = throttle_code
         self.throttle_calls, self.unprocessed_calls = throttle_calls, unprocessed_calls
         self.fail_after, self.error, self.before_call = fail_after, error, before_call
         self.calls = 0
@@ -490,7 +489,7 @@ class FaultyDynamoDB:
         if self.fail_after is not None and call > self.fail_after:
             raise self.error or RuntimeError("injected failure")
         if call <= self.throttle_calls:
-            raise throttled()
+            raise throttled(code=self.throttle_code)
         table, requests = next(iter(kwargs["RequestItems"].items()))
         if call <= self.unprocessed_calls:
             written, unprocessed = requests[: len(requests) // 2], requests[len(requests) // 2 :]

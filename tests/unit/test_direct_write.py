@@ -265,7 +265,7 @@ def test_a_key_repeated_within_one_batch_is_sent_once_with_its_latest_update(ser
 # --- faults ------------------------------------------------------------------------------------------------
 
 
-def test_throttled_batches_are_retried_with_backoff_and_nothing_is_lost(server_world: ServerWorld) -> None:
+def test_throttled_batches_are_resent_at_a_paced_rate_and_nothing_is_lost(server_world: ServerWorld) -> None:
     server_world.env["WRITE_CONCURRENCY"] = "1"
     server_world.endpoint.plan("throttle", "throttle", "throttle")
 
@@ -273,13 +273,13 @@ def test_throttled_batches_are_retried_with_backoff_and_nothing_is_lost(server_w
 
     assert response["files"][0]["status"] == "SUCCESS"
     assert len(server_world.events()) == 40
-    assert server_world.sleeps == [0.1, 0.2, 0.4]
+    assert server_world.sleeps, "the resends waited for the paced rate"
     assert [len(seen.items) for seen in server_world.endpoint.batch_writes()] == [25, 25, 25, 25, 15]
 
 
-def test_backoff_grows_exponentially_with_full_jitter_and_a_cap(server_world: ServerWorld) -> None:
+def test_backoff_after_server_errors_grows_exponentially_with_full_jitter_and_a_cap(server_world: ServerWorld) -> None:
     server_world.env["WRITE_CONCURRENCY"] = "1"
-    server_world.endpoint.plan(*["throttle"] * 7)
+    server_world.endpoint.plan(*["server-error"] * 7)
 
     server_world.process("incoming/acme/cap.csv", as_csv(records(10)))
 
@@ -295,7 +295,7 @@ def test_unprocessed_items_are_resent_until_every_update_is_stored(server_world:
 
     assert len(server_world.events()) == 25
     assert [len(seen.items) for seen in server_world.endpoint.batch_writes()] == [25, 13, 7, 4]
-    assert server_world.sleeps == [0.1, 0.2, 0.4]
+    assert server_world.sleeps, "the resends waited for the paced rate"
 
 
 @pytest.mark.parametrize("fault", ["server-error", "unavailable-html"])
@@ -371,9 +371,9 @@ def test_every_shard_has_a_request_on_the_wire_at_once_all_sent_from_the_callers
     senders: set[int] = set()
     begin = writer._transport.begin
 
-    def recording_begin(table: str, requests: list[str]) -> Any:
+    def recording_begin(table: str, requests: list[str], deadline: float | None = None) -> Any:
         senders.add(threading.get_ident())
-        return begin(table, requests)
+        return begin(table, requests, deadline)
 
     monkeypatch.setattr(writer._transport, "begin", recording_begin)
 
@@ -1112,14 +1112,14 @@ def test_a_request_that_cannot_be_sent_closes_its_connection_and_is_retryable(mo
     class Unsendable:
         closed = False
 
-        def send(self, request: bytes) -> None:
+        def send(self, request: bytes, deadline: float) -> None:
             raise BrokenPipeError("the peer is gone")
 
         def close(self) -> None:
             self.closed = True
 
     connection = Unsendable()
-    monkeypatch.setattr(transport, "_checkout", lambda: connection)
+    monkeypatch.setattr(transport, "_checkout", lambda due: connection)
 
     with pytest.raises(RetryableWriteError, match="connection failed: BrokenPipeError"):
         transport.begin("t", [])

@@ -155,7 +155,7 @@ def test_a_pending_outcome_whose_holder_is_long_gone_is_emitted_by_the_next_deli
     world.events = FlakyEvents(refusals=100)
     meta = world.put(KEY, partial())
     with pytest.raises(ProcessingError):
-        world.invoke(world.event((KEY, meta)), context=Context("req-1", remaining_ms=1_000))
+        world.invoke(world.event((KEY, meta)), context=Context("req-1", remaining_ms=5_000))
     world.events.refusals = 0
     world.now = world.now.replace(hour=13)
 

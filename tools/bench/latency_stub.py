@@ -8,9 +8,13 @@ checks what it acknowledges (the JSON 1.0 target and content type, one table, at
 key attributes, no key twice in a request) and counts the items; nothing is stored.
 
     python -m tools.bench.latency_stub --upstream https://127.0.0.1:N --ca cert.pem --cert cert.pem --key key.pem
-        [--latency-ms 10] --ready-file f
+        [--latency-ms 10] [--capacity-wru N] --ready-file f
 
-``GET /stub/count`` answers ``{"items": n, "requests": n, "rejected": n}``.
+With ``--capacity-wru``, the table's write capacity is modelled as the local AWS models DynamoDB's
+(tools.emulator.dynamodb_capacity, a limit of N WRU/s over partitions of 1,000): throttled writes come back as
+UnprocessedItems, a request wholly throttled as ThrottlingException, and only admitted items are counted.
+
+``GET /stub/count`` answers ``{"items": n, "requests": n, "rejected": n, "throttled": n}``.
 """
 
 from __future__ import annotations
@@ -29,10 +33,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tools.emulator import dynamodb_capacity
 
-def serve(upstream: str, ca: Path, cert: Path, key: Path, *, latency_s: float, ready_file: Path) -> None:
+
+def serve(
+    upstream: str,
+    ca: Path,
+    cert: Path,
+    key: Path,
+    *,
+    latency_s: float,
+    ready_file: Path,
+    capacity_wru: float | None = None,
+) -> None:
     """Run until killed."""
-    counts = {"items": 0, "requests": 0, "rejected": 0}
+    counts = {"items": 0, "requests": 0, "rejected": 0, "throttled": 0}
+    model = dynamodb_capacity.CapacityModel(enabled=capacity_wru is not None)
+    configured: set[str] = set()
     lock = threading.Lock()
     parts = urlsplit(upstream)
     client_context = ssl.create_default_context(cafile=str(ca))
@@ -92,10 +109,25 @@ def serve(upstream: str, ca: Path, cert: Path, key: Path, *, latency_s: float, r
                     error = {"__type": "com.amazon.coral.validate#ValidationException", "message": "stub refused"}
                     return self._answer(400, [], json.dumps(error).encode())
                 time.sleep(latency_s)
+                request = json.loads(body)
+                ((table, _),) = request["RequestItems"].items()
+                if capacity_wru is not None and table not in configured:
+                    model.configure(table, write_units_per_second=capacity_wru)
+                    configured.add(table)
+                shape = dynamodb_capacity.TableShape(
+                    table, f"arn:aws:dynamodb:eu-west-1:123456789012:table/{table}", "shipment_id",
+                    ("shipment_id", "event_key"),
+                )  # fmt: skip
+                decision = dynamodb_capacity.decide(model, "BatchWriteItem", request, lambda _name: shape)
+                left = len(decision.unprocessed.get(table, []))
                 with lock:
-                    counts["items"] += items
                     counts["requests"] += 1
-                return self._answer(200, [], b'{"UnprocessedItems":{}}')
+                    counts["throttled"] += items if decision.error else left
+                    counts["items"] += 0 if decision.error else items - left
+                if decision.error is not None:
+                    return self._answer(400, [], dynamodb_capacity.error_body(decision.error))
+                answer = {"UnprocessedItems": decision.unprocessed}
+                return self._answer(200, [], json.dumps(answer).encode())
             return self._proxy()
 
         def _proxy(self) -> None:
@@ -134,9 +166,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)
     parser.add_argument("--latency-ms", type=float, default=10.0)
+    parser.add_argument("--capacity-wru", type=float, help="model a table of this many WRU/s (default: unlimited)")
     parser.add_argument("--ready-file", type=Path, required=True)
     args = parser.parse_args(argv)
-    serve(args.upstream, args.ca, args.cert, args.key, latency_s=args.latency_ms / 1000, ready_file=args.ready_file)
+    serve(
+        args.upstream,
+        args.ca,
+        args.cert,
+        args.key,
+        latency_s=args.latency_ms / 1000,
+        ready_file=args.ready_file,
+        capacity_wru=args.capacity_wru,
+    )
     return 0
 
 

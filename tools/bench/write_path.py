@@ -13,6 +13,10 @@ Rows:
   Parse + validate alone completes the picture.
 * capped: the function process in a cgroup v1 CPU quota of 14.5 ms per 100 ms (Lambda's share at 256 MB), 30 s of
   wall time after its import phase, then killed like a timed-out invocation; the row counts the items stored.
+* capacity: the same capped invocation against a table of 4,000 WRU/s (a fresh on-demand table) and of 40,000
+  (the per-table quota), modelled by the latency stub with the local AWS's capacity model: records per second
+  of one chain against the table's floor, and how many writes were throttled. Whether one chain can use a large
+  table, or whether a file must be split across concurrent invocations.
 
 Every case gets a fresh moto server (moto grows in memory), a fresh TLS certificate made with the openssl CLI and
 trusted through ``AWS_CA_BUNDLE``. The server runs with ``--linear-item-size`` (see keepalive_moto.py). The cgroup
@@ -164,8 +168,8 @@ class Moto:
 class Stub:
     """tools.bench.latency_stub in front of ``moto``: BatchWriteItem answered after ``latency_ms``, rest forwarded."""
 
-    def __init__(self, moto: Moto, latency_ms: float) -> None:
-        self.moto, self.latency_ms = moto, latency_ms
+    def __init__(self, moto: Moto, latency_ms: float, capacity_wru: float | None = None) -> None:
+        self.moto, self.latency_ms, self.capacity_wru = moto, latency_ms, capacity_wru
         self.process: subprocess.Popen[bytes] | None = None
         self.endpoint = ""
 
@@ -176,6 +180,7 @@ class Stub:
                 *(sys.executable, "-m", "tools.bench.latency_stub", "--upstream", self.moto.endpoint),
                 *("--ca", str(self.moto.cert), "--cert", str(self.moto.cert), "--key", str(self.moto.key)),
                 *("--latency-ms", str(self.latency_ms), "--ready-file", str(ready)),
+                *(("--capacity-wru", str(self.capacity_wru)) if self.capacity_wru else ()),
             ],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
@@ -382,12 +387,17 @@ class Bench:
         return float(done["cpu_s"]) / int(done["items"]) * 1e6
 
     def capped(
-        self, fmt: str, path: str, concurrency: int | None = None, stub_ms: float | None = None
+        self,
+        fmt: str,
+        path: str,
+        concurrency: int | None = None,
+        stub_ms: float | None = None,
+        capacity_wru: float | None = None,
     ) -> dict[str, float]:
         """Items one invocation writes in ``cap_seconds`` of wall time after its import phase, under the cap:
-        stored in moto, or acknowledged by the latency stub with ``stub_ms``."""
+        stored in moto, or acknowledged by the latency stub with ``stub_ms`` (at most ``capacity_wru`` a second)."""
         key = KEYS[fmt]
-        with self.moto() as moto, _maybe_stub(moto, stub_ms) as stub:
+        with self.moto() as moto, _maybe_stub(moto, stub_ms, capacity_wru) as stub:
             objects = moto.prepare({key: self.file(fmt, self.sizes.cap_records)})
             env = function_env(
                 moto.endpoint, self.cert, path, concurrency or self.concurrency, stub.endpoint if stub else None
@@ -408,8 +418,10 @@ class Bench:
                 finally:
                     child.kill()
             time.sleep(0.5)  # a request sent before the kill may still be applied
-            written = stub.counts()["items"] if stub else moto.events_stored()
+            counts = stub.counts() if stub else {}
+            written = counts["items"] if stub else moto.events_stored()
         return {
+            "throttled": float(counts.get("throttled", 0)),
             "stored": written,
             "cpu_s": cpu_used,
             "elapsed_s": elapsed,
@@ -419,11 +431,11 @@ class Bench:
 
 
 @contextlib.contextmanager
-def _maybe_stub(moto: Moto, latency_ms: float | None) -> Iterator[Stub | None]:
+def _maybe_stub(moto: Moto, latency_ms: float | None, capacity_wru: float | None = None) -> Iterator[Stub | None]:
     if latency_ms is None:
         yield None
         return
-    with Stub(moto, latency_ms) as stub:
+    with Stub(moto, latency_ms, capacity_wru) as stub:
         yield stub
 
 
@@ -445,7 +457,8 @@ def _message_until(child: Child, deadline: float) -> dict[str, Any]:
     return child.message()
 
 
-CASES = ("e2e", "alone", "capped")
+CASES = ("e2e", "alone", "capped", "capacity")
+CAPACITIES = (4_000, 40_000)  # WRU/s: a fresh on-demand table; the per-table account quota
 
 
 def run(bench: Bench, cases: tuple[str, ...] = CASES) -> None:
@@ -455,7 +468,9 @@ def run(bench: Bench, cases: tuple[str, ...] = CASES) -> None:
     inputs.prepare(bench.work / "inputs", counts, [])
     bench.cert, bench.key = self_signed_cert(bench.scratch / "tls")
     for case in cases:
-        {"e2e": end_to_end_case, "alone": write_path_case, "capped": capped_case}[case](bench)
+        cases_by_name = {"e2e": end_to_end_case, "alone": write_path_case, "capped": capped_case}
+        cases_by_name["capacity"] = capacity_case
+        cases_by_name[case](bench)
 
 
 def end_to_end_case(bench: Bench) -> None:
@@ -612,6 +627,32 @@ def capped_case(bench: Bench) -> None:
         "function was waiting, not capped); 'moto' is the emulator's CPU over the window (near the window's length: "
         "moto was saturated and bounded the count). 'µs/item' is the window's function CPU per item written, "
         "client creation on the first call included."
+    )
+
+
+def capacity_case(bench: Bench) -> None:
+    """Records per second of one chain (a capped invocation) against the floor a table's capacity sets."""
+    sizes, report = bench.sizes, bench.report
+    for wru in CAPACITIES:
+        bench.log(f"capacity: csv direct, {sizes.stub_ms:.0f} ms stub modelling {wru:,} WRU/s")
+        result = bench.capped("csv", "direct", stub_ms=sizes.stub_ms, capacity_wru=wru)
+        rate = result["stored"] / result["elapsed_s"]
+        throttled = result["throttled"] / max(1.0, result["stored"] + result["throttled"])
+        report.add(
+            Row(
+                "capacity",
+                f"CSV ({sizes.cap_records:,} records), direct path, one invocation at a "
+                f"{CPU_QUOTA_US / CPU_PERIOD_US:.1%} CPU quota, {sizes.stub_ms:.0f} ms stub modelling a table of "
+                f"{wru:,} WRU/s: records/s stored vs the table's floor",
+                f"{rate:,.0f} records/s ({_capped_cell(result)}); {throttled:.1%} of writes throttled",
+                f"{wru:,} records/s (1 WRU per record)",
+                f"{rate / wru:.2f} of the floor",
+            )
+        )
+    report.note(
+        "Capacity: one chain is one invocation at a time. Below the floor, the chain is bound by the function's CPU "
+        "share, not the table: a larger table only helps if the file is split across concurrent invocations (or "
+        "the function gets more memory, hence CPU)."
     )
 
 

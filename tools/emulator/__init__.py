@@ -12,6 +12,7 @@ starts `lambda_service` as its child; the service starts one process per functio
   limits (timeout, memory, CPU share), logs and EMF metrics.
 * ``trace``: X-Ray trace headers and recursive loop detection. ``aws_metrics``: AWS/Lambda and AWS/SQS metrics.
 * ``alarms`` + ``metric_math``: alarm evaluation (SetAlarmState with CloudWatch's reason data).
+* ``dynamodb_capacity``: DynamoDB's write capacity (WRU, partitions, table limits, throttling errors).
 * ``local_deploy``: applies the real root Terraform to the local AWS in a scratch copy. ``local_report``: reads.
 * ``cli`` (``python -m tools.emulator``) and ``demo`` (``make demo``).
 

@@ -31,6 +31,10 @@ optionally over TLS with a self-signed certificate made with the `openssl` CLI (
 * **Alarm evaluation** (`tools.emulator.alarms`): every `LOCAL_ALARM_INTERVAL_S` (10) seconds and shortly after
   any PutMetricData, every metric alarm is evaluated and its state set with SetAlarmState.
 * **The Lambda service** (`tools.emulator.lambda_service`) runs as this process's child and is restarted if it dies.
+* **DynamoDB write capacity** (`tools.emulator.dynamodb_capacity`): writes are throttled as DynamoDB throttles
+  them (on unless `--no-dynamodb-capacity` or `LOCAL_DYNAMODB_CAPACITY=off`); the `OnDemandThroughput` of
+  CreateTable/UpdateTable, which moto drops, is kept and shown by DescribeTable; `GET/POST
+  /_emulator/dynamodb-capacity` reads the model's counters and sets one table's limit (or turns it off).
 """
 
 from __future__ import annotations
@@ -48,12 +52,13 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, unquote, urlparse
 
+from tools.emulator import dynamodb_capacity, moto_fixes
 from tools.emulator import journal as journal_module
-from tools.emulator import moto_fixes
 from tools.emulator import trace as trace_module
 from tools.emulator.local_aws import PID_HEADER
 from tools.files import write_atomic
@@ -65,9 +70,12 @@ SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB, request and response (Lambda quota
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024  # 1 MB since 2025 (was 256 KB): API_Invoke documentation
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 FUNCTION_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/?$")
+TABLE_OPERATIONS = frozenset({"CreateTable", "UpdateTable", "DeleteTable", "DescribeTable"})
 QUERY_DEFINITION_OPERATIONS = {"PutQueryDefinition", "DescribeQueryDefinitions", "DeleteQueryDefinition"}
 RECURSION_PATH = re.compile(r"^/2024-08-31/functions/(?P<name>[^/]+)/recursion-config/?$")
 CODE_PATH = re.compile(r"^/_emulator/lambda-code/(?P<account>\d+)/(?P<region>[a-z0-9-]+)/(?P<name>[^/]+)$")
+CAPACITY_PATH = "/_emulator/dynamodb-capacity"
+DYNAMODB_TARGET = "DynamoDB_20120810."
 CREDENTIAL = re.compile(r"Credential=(?P<key>[^/]+)/\d+/(?P<region>[^/]+)/(?P<service>[^/]+)/")
 
 _request = threading.local()
@@ -120,7 +128,7 @@ class _Sequencer:
 class Emulator:
     """The middleware and the background work of one local AWS process."""
 
-    def __init__(self, state_dir: Path, duplicate_s3_events: bool = False) -> None:
+    def __init__(self, state_dir: Path, duplicate_s3_events: bool = False, capacity_model: bool = True) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: PLC0415
 
         self.state_dir = state_dir
@@ -134,6 +142,8 @@ class Emulator:
         self.sqs_sent: dict[tuple[str, str], int] = {}
         self._sent_lock = threading.Lock()
         self.metric_written = threading.Event()
+        self.capacity = dynamodb_capacity.CapacityModel(enabled=dynamodb_capacity_enabled(capacity_model))
+        self.on_demand_throughput: dict[str, dict[str, Any]] = {}  # per table, as CreateTable/UpdateTable set it
         self._install_s3_hook()
         moto_fixes.linear_item_size()
         moto_fixes.no_such_upload()
@@ -273,7 +283,11 @@ class Emulator:
                 return self.function_code(start_response, **match.groupdict())
             if method == "GET" and (match := FUNCTION_PATH.match(path)):
                 return self.get_function(environ, start_response)
+            if path == CAPACITY_PATH:
+                return self.capacity_config(environ, start_response, method)
             target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target.startswith(DYNAMODB_TARGET):
+                return self.dynamodb(environ, start_response, target.removeprefix(DYNAMODB_TARGET))
             if target.removeprefix("Logs_20140328.") in QUERY_DEFINITION_OPERATIONS:
                 return self.query_definition(environ, start_response, target.split(".", 1)[1])
             if self._is_sqs(environ):
@@ -509,6 +523,109 @@ class Emulator:
         start_response("200 OK", [("Content-Type", "application/zip"), ("Content-Length", str(len(code)))])
         return [code]
 
+    # -------------------------------------------------------------------------------- DynamoDB capacity
+
+    def dynamodb(self, environ: dict[str, Any], start_response: Any, operation: str) -> Any:
+        """DynamoDB calls through the capacity model (tools.emulator.dynamodb_capacity): writes are admitted or
+        throttled as DynamoDB would; the OnDemandThroughput moto does not keep is kept here."""
+        if operation not in dynamodb_capacity.WRITE_TARGETS and operation not in TABLE_OPERATIONS:
+            return self.moto(environ, start_response)
+        body = _read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        try:
+            request = json.loads(body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return self.moto(environ, start_response)
+        if not isinstance(request, dict):
+            return self.moto(environ, start_response)
+        if operation in TABLE_OPERATIONS:
+            return self._table_operation(environ, start_response, operation, request)
+        decision = dynamodb_capacity.decide(self.capacity, operation, request, self._table_shape)
+        if decision.error is not None:
+            return _json_body(start_response, 400, dynamodb_capacity.error_body(decision.error), "x-amz-json-1.0")
+        if decision.body is not None:
+            environ["wsgi.input"] = io.BytesIO(decision.body)
+            environ["CONTENT_LENGTH"] = str(len(decision.body))
+        if not decision.unprocessed:
+            return self.moto(environ, start_response)
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        answer = b"".join(self.moto(environ, capture))
+        if captured["status"].startswith("200"):
+            answer = dynamodb_capacity.merge_unprocessed(answer, decision.unprocessed)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() not in ("content-length", "x-amz-crc32")]
+        headers += [("Content-Length", str(len(answer))), ("x-amz-crc32", str(zlib.crc32(answer)))]
+        start_response(captured["status"], headers)
+        return [answer]
+
+    def _table_shape(self, name: str) -> dynamodb_capacity.TableShape | None:
+        from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+
+        region = _request.context.get("region") or DEFAULT_REGION
+        try:
+            table = dynamodb_backends[DEFAULT_ACCOUNT][region].get_table(name)
+        except Exception:
+            return None  # moto answers with its own ResourceNotFoundException
+        return dynamodb_capacity.shape_of(table, self.capacity.max_on_demand(name))
+
+    def _table_operation(
+        self, environ: dict[str, Any], start_response: Any, operation: str, request: dict[str, Any]
+    ) -> Any:
+        """Keep a table's OnDemandThroughput (CreateTable, UpdateTable) and show it in DescribeTable as AWS does;
+        a deleted table's capacity state goes with it."""
+        name = str(request.get("TableName", ""))
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        answer = b"".join(self.moto(environ, capture))
+        ok = captured["status"].startswith("200")
+        if ok and operation == "DeleteTable":
+            self.capacity.forget(name)
+            self.on_demand_throughput.pop(name, None)
+        elif ok and isinstance(request.get("OnDemandThroughput"), dict):
+            setting = {**self.on_demand_throughput.get(name, {}), **request["OnDemandThroughput"]}
+            self.on_demand_throughput[name] = setting
+            units = setting.get("MaxWriteRequestUnits")
+            self.capacity.set_max_on_demand(name, None if units in (None, -1) else int(units))
+        setting = self.on_demand_throughput.get(name)
+        if ok and setting is not None and operation != "DeleteTable":
+            with contextlib.suppress(json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+                document = json.loads(answer)
+                description = document.get("Table") or document.get("TableDescription")
+                if isinstance(description, dict):
+                    unset = {"MaxReadRequestUnits": -1, "MaxWriteRequestUnits": -1}
+                    description["OnDemandThroughput"] = {**unset, **setting}
+                    answer = json.dumps(document).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() not in ("content-length", "x-amz-crc32")]
+        headers += [("Content-Length", str(len(answer))), ("x-amz-crc32", str(zlib.crc32(answer)))]
+        start_response(captured["status"], headers)
+        return [answer]
+
+    def capacity_config(self, environ: dict[str, Any], start_response: Any, method: str) -> list[bytes]:
+        """`GET` the capacity model's settings and counters; `POST {"table", "enabled", "write_units_per_second"}`
+        to turn it off for one table or give the table a fixed write limit (tests, the bench)."""
+        if method == "POST":
+            try:
+                document = json.loads(_read_body(environ) or b"{}")
+                self.capacity.configure(
+                    str(document["table"]),
+                    enabled=bool(document.get("enabled", True)),
+                    write_units_per_second=document.get("write_units_per_second"),
+                )
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                return _json(start_response, 400, {"message": f"bad capacity setting: {error!r}"})
+        elif method != "GET":
+            return _json(start_response, 405, {"message": "GET or POST"})
+        return _json(start_response, 200, self.capacity.describe())
+
     # ------------------------------------------------------------------------------------------- SQS
 
     @staticmethod
@@ -604,6 +721,27 @@ def _json(start_response: Any, status: int, document: Any, headers: list[tuple[s
         ],
     )
     return [body]
+
+
+def _json_body(start_response: Any, status: int, body: bytes, kind: str) -> list[bytes]:
+    start_response(
+        f"{status} {'OK' if status == 200 else 'Bad Request'}",
+        [
+            ("Content-Type", f"application/{kind}"),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+            ("x-amz-crc32", str(zlib.crc32(body))),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
+
+
+def dynamodb_capacity_enabled(default: bool) -> bool:
+    """The capacity model is on unless LOCAL_DYNAMODB_CAPACITY is off (or --no-dynamodb-capacity was given)."""
+    setting = os.environ.get("LOCAL_DYNAMODB_CAPACITY", "").strip().lower()
+    if setting in ("off", "0", "false", "no"):
+        return False
+    return default
 
 
 def _error(
@@ -745,12 +883,21 @@ def ensure_certificate(state_dir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def serve(host: str, port: int, state_dir: Path, *, tls: bool, duplicate: bool, lambda_service: bool) -> None:
+def serve(
+    host: str,
+    port: int,
+    state_dir: Path,
+    *,
+    tls: bool,
+    duplicate: bool,
+    lambda_service: bool,
+    capacity_model: bool = True,
+) -> None:
     from werkzeug.serving import make_server  # noqa: PLC0415
 
     from tools.emulator.http11 import KeepAliveHandler  # noqa: PLC0415
 
-    emulator = Emulator(state_dir, duplicate_s3_events=duplicate)
+    emulator = Emulator(state_dir, duplicate_s3_events=duplicate, capacity_model=capacity_model)
     ssl_context = ensure_certificate(state_dir) if tls else None
     server = make_server(host, port, emulator, threaded=True, request_handler=KeepAliveHandler, ssl_context=ssl_context)
     server.daemon_threads = True
@@ -780,6 +927,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed certificate")
     parser.add_argument("--duplicate-s3-events", action="store_true", help="deliver every S3 event twice (tests)")
     parser.add_argument("--no-lambda-service", action="store_true", help="journal invocations but run none")
+    parser.add_argument(
+        "--no-dynamodb-capacity", action="store_true", help="never throttle DynamoDB writes (moto's own behaviour)"
+    )
     args = parser.parse_args(argv)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     serve(
@@ -789,6 +939,7 @@ def main(argv: list[str] | None = None) -> int:
         tls=args.tls,
         duplicate=args.duplicate_s3_events,
         lambda_service=not args.no_lambda_service,
+        capacity_model=not args.no_dynamodb_capacity,
     )
     return 0
 
