@@ -75,6 +75,8 @@ class Settings:
     outcome_event_source: str = "shipment-processing.dev"
     function_name: str = ""  # AWS_LAMBDA_FUNCTION_NAME, set by Lambda: where continuations go without a context
     events_write_path: str = "direct"  # "sdk": client.batch_write_item, the fallback
+    profiles_bucket: str = ""  # with profiles_key: the S3 object holding the shipper profiles ("": none)
+    profiles_key: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -107,7 +109,11 @@ class Settings:
             ),
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip(),
             events_write_path=reader.choice("EVENTS_WRITE_PATH"),
+            profiles_bucket=env.get("PROFILES_BUCKET", "").strip(),
+            profiles_key=env.get("PROFILES_KEY", "").strip(),
         )
+        if bool(settings.profiles_bucket) != bool(settings.profiles_key):
+            reader.problems.append("PROFILES_BUCKET and PROFILES_KEY go together: set both, or neither")
         if incoming and rejects and (rejects.startswith(incoming) or incoming.startswith(rejects)):
             reader.problems.append(
                 f"REJECTS_PREFIX {rejects!r} and INCOMING_PREFIX {incoming!r} overlap: rejects reports would "

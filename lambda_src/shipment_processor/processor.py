@@ -36,6 +36,7 @@ from .formats import OutOfTime, ResumePoint
 from .lifecycle import PROCESSING, SUPERSEDED, Claim, Ledger, Skip, Target
 from .logs import log
 from .pipeline import Accepted, FileError, ResultStream, StreamStats, describe_ref
+from .profile_store import ProfileStore, Resolved
 from .store import ObjectChangedError, ObjectMissingError, Store
 
 MAX_ERROR_SAMPLES = 20
@@ -84,6 +85,8 @@ class _Run:
     resume: ResumePoint | None = None
     report: dict[str, Any] | None = None
     reasons: dict[str, int] | None = None  # rejections per kind of reason, for the "rejects by reason" log
+    profile: dict[str, Any] | None = None  # the shipper profile this attempt reads with, pinned for every segment
+    profile_fields: dict[str, str] | None = None  # profile name and version for the item (not checkpointed)
 
     @classmethod
     def restore(cls, checkpoint: Mapping[str, Any] | None, now: datetime) -> _Run:
@@ -98,6 +101,7 @@ class _Run:
             resume=ResumePoint(**{"compression": None, **checkpoint["resume"]}),  # None is not stored
             report=checkpoint.get("report"),
             reasons=dict(checkpoint.get("reasons") or {}),
+            profile=checkpoint.get("profile"),
         )
 
     def saved(self) -> dict[str, Any]:
@@ -110,6 +114,7 @@ class _Run:
             "resume": asdict(self.resume) if self.resume else None,
             "report": self.report,
             "reasons": self.reasons or None,
+            "profile": self.profile,
         }
 
 
@@ -127,6 +132,11 @@ class FileProcessor:
         self.settings, self.store = settings, store
         self._clock, self._monotonic = clock, monotonic
         self.ledger = Ledger(store, clock=lambda: self._clock().timestamp())
+        self.profiles = (
+            ProfileStore(lambda: store.client("s3"), settings.profiles_bucket, settings.profiles_key)
+            if settings.profiles_key
+            else None
+        )
 
     # --- the three ways in ---------------------------------------------------------------------------------
 
@@ -194,6 +204,7 @@ class FileProcessor:
         item = claim.item
         limits = self.settings.limits
         run = _Run.restore(claim.checkpoint, self._clock())
+        profile = self._profile(str(item.get("shipper", "unknown")), run)
         version_id = None if item.get("version_id") in (None, "null") else str(item["version_id"])
         source = self.store.object_source(str(item["bucket"]), claim.filename, version_id, item.get("etag"))
         stats = StreamStats()
@@ -228,6 +239,7 @@ class FileProcessor:
             resume=run.resume,
             records_before=run.accepted + run.rejected,
             out_of_time=out_of_time,
+            profile=profile.profile,
         )
         samples = run.samples if run.samples is not None else []
         reasons = run.reasons if run.reasons is not None else {}
@@ -238,6 +250,8 @@ class FileProcessor:
                     f"file is {file_size} bytes, larger than the {limits.max_object_bytes}-byte limit "
                     "(MAX_OBJECT_BYTES)"
                 )
+            elif profile.error:
+                error = profile.error
             else:
                 with self.store.event_writer(claim.filename, version_id or "null") as events, report:
                     try:
@@ -298,6 +312,14 @@ class FileProcessor:
             rejects_key=rejects_key,
             rejects_version=report.version_id,
         )
+
+    def _profile(self, shipper: str, run: _Run) -> Resolved:
+        """The shipper's profile for this attempt: the current one at its start, the pinned one after."""
+        if self.profiles is None:
+            return Resolved()
+        resolved = self.profiles.resolve(shipper, self.settings.limits, run.profile)
+        run.profile, run.profile_fields = resolved.pinned(), resolved.item_fields()
+        return resolved
 
     def _hand_off(
         self,
@@ -398,6 +420,7 @@ class FileProcessor:
                 "request_id": claim.owner,
                 "checkpoint": None,
                 "handoff_token": None,
+                **(run.profile_fields or {}),
             }
         )
         final = {k: v for k, v in final.items() if v is not None}

@@ -27,7 +27,7 @@ locals {
   package_exists = var.package_path != null && try(fileexists(var.package_path), false)
 
   # The handler contract: names and bounds are those of lambda_src/shipment_processor/config.py.
-  environment_variables = {
+  environment_variables = merge({
     METADATA_TABLE         = var.metadata_table_name
     EVENTS_TABLE           = var.events_table_name
     ENVIRONMENT            = var.environment
@@ -46,7 +46,10 @@ locals {
     OUTCOME_EVENTS         = var.outcome_events_enabled ? "on" : "off"
     OUTCOME_EVENT_SOURCE   = local.outcome_event_source
     EVENTS_WRITE_PATH      = lower(var.events_write_path)
-  }
+    }, var.profiles_key == null ? {} : {
+    PROFILES_BUCKET = var.bucket_id
+    PROFILES_KEY    = var.profiles_key
+  })
 
   # Under the JSON log format Lambda drops application lines below application_log_level, and it reads a line
   # without a "level" (the EMF metric documents) as INFO

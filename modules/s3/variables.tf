@@ -65,6 +65,63 @@ variable "shipper_principals" {
   }
 }
 
+variable "shipper_profiles" {
+  description = "Map of shipper name to its profile: a JSON document (jsonencode({...}) or file(\"profiles/<shipper>.json\")) saying how the shipper's export maps onto the record contract (columns, status codes, timestamp formats and zone, CSV dialect, encoding, extra required fields, tighter limits; see docs/shipper-guide.md). A shipper without a profile sends the contract's own shape. Written to one S3 object the function reads within a minute of a change."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name in keys(var.shipper_profiles) : contains(keys(var.shipper_principals), name)])
+    error_message = "Each profile must belong to a shipper declared in shipper_principals. Unknown: ${jsonencode([for name in keys(var.shipper_profiles) : name if !contains(keys(var.shipper_principals), name)])}."
+  }
+
+  validation {
+    condition     = alltrue([for profile in values(var.shipper_profiles) : can(keys(jsondecode(profile)))])
+    error_message = "Each profile must be a JSON object (use jsonencode({...}) or file(...)). Refused: ${jsonencode([for name, profile in var.shipper_profiles : name if !can(keys(jsondecode(profile)))])}."
+  }
+
+  validation {
+    condition = alltrue([
+      for profile in values(var.shipper_profiles) : try(length(setsubtract(keys(jsondecode(profile)), local.profile_settings)) == 0, true)
+    ])
+    error_message = "A profile may only use the settings ${join(", ", local.profile_settings)}. Refused: ${jsonencode({ for name, profile in var.shipper_profiles : name => setsubtract(keys(jsondecode(profile)), local.profile_settings) if try(length(setsubtract(keys(jsondecode(profile)), local.profile_settings)) > 0, false) })}."
+  }
+
+  validation {
+    condition = alltrue([
+      for profile in values(var.shipper_profiles) : try(
+        contains(["utf-8", "windows-1252", "iso-8859-1", "utf-16"], lower(try(jsondecode(profile).encoding, "utf-8")))
+        && contains([",", ";", "\t", "|"], try(jsondecode(profile).csv.delimiter, ","))
+        && contains(["\"", "'"], try(jsondecode(profile).csv.quote, "\"")),
+        true
+      )
+    ])
+    error_message = "A profile's encoding must be one of utf-8, windows-1252, iso-8859-1, utf-16; its csv.delimiter one of ',', ';', tab or '|'; its csv.quote '\"' or \"'\". Refused: ${jsonencode([for name, profile in var.shipper_profiles : name if !try(contains(["utf-8", "windows-1252", "iso-8859-1", "utf-16"], lower(try(jsondecode(profile).encoding, "utf-8"))) && contains([",", ";", "\t", "|"], try(jsondecode(profile).csv.delimiter, ",")) && contains(["\"", "'"], try(jsondecode(profile).csv.quote, "\"")), true)])}."
+  }
+
+  validation {
+    condition = alltrue([
+      for profile in values(var.shipper_profiles) : try(alltrue([
+        for status in values(try(jsondecode(profile).statuses.map, {})) : contains(local.statuses, upper(replace(trimspace(status), "/[\\s_-]+/", "_")))
+      ]), false)
+    ])
+    error_message = "A profile's statuses.map must map each code to one of ${join(", ", local.statuses)}. Refused: ${jsonencode([for name, profile in var.shipper_profiles : name if !try(alltrue([for status in values(try(jsondecode(profile).statuses.map, {})) : contains(local.statuses, upper(replace(trimspace(status), "/[\\s_-]+/", "_")))]), false)])}."
+  }
+
+  validation {
+    condition = alltrue([
+      for profile in values(var.shipper_profiles) : try(
+        contains(["reject", "shift_forward", "shift_backward"], try(jsondecode(profile).timestamps.nonexistent, "reject"))
+        && contains(["reject", "earlier", "later"], try(jsondecode(profile).timestamps.ambiguous, "reject"))
+        && can(regex("^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", try(jsondecode(profile).timestamps.zone, "UTC"))),
+        true
+      )
+    ])
+    error_message = "A profile's timestamps.nonexistent must be reject, shift_forward or shift_backward; timestamps.ambiguous reject, earlier or later; timestamps.zone an IANA name such as Europe/Berlin. Refused: ${jsonencode([for name, profile in var.shipper_profiles : name if !try(contains(["reject", "shift_forward", "shift_backward"], try(jsondecode(profile).timestamps.nonexistent, "reject")) && contains(["reject", "earlier", "later"], try(jsondecode(profile).timestamps.ambiguous, "reject")) && can(regex("^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", try(jsondecode(profile).timestamps.zone, "UTC"))), true)])}."
+  }
+}
+
 variable "incoming_prefix" {
   description = "Key prefix under which shippers upload files; each shipper gets <incoming_prefix><shipper>/."
   type        = string
