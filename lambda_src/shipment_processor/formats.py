@@ -822,7 +822,12 @@ def _check_header(names: list[str], dialect: CsvDialect = DEFAULT_DIALECT) -> No
         )
 
 
-_OTHER_SEPARATORS = ((";", "semicolon", "';'"), ("\t", "tab", "'\\t' (tab)"), ("|", "pipe", "'|'"))
+_OTHER_SEPARATORS = (
+    (";", "semicolon", "';'"),
+    ("\t", "tab", "'\\t' (tab)"),
+    ("|", "pipe", "'|'"),
+    (",", "comma", "','"),
+)
 
 
 def _header_hint(names: list[str], dialect: CsvDialect) -> str:
@@ -837,10 +842,16 @@ def _header_hint(names: list[str], dialect: CsvDialect) -> str:
     for separator, word, shown in _OTHER_SEPARATORS:
         if separator != dialect.delimiter and text.count(separator) >= 2:
             columns = [part.strip() for part in text.split(separator)]
+            seen = f". The header looks {word}-separated ({len(columns)} columns: {', '.join(columns[:8])}"
+            seen += f"{', ...' if len(columns) > 8 else ''})"
+            if dialect.delimiter == ",":
+                return (
+                    f"{seen}: save the file as comma-separated CSV, or ask your operator for a shipper profile with "
+                    f"csv.delimiter {shown}"
+                )
             return (
-                f". The header looks {word}-separated ({len(columns)} columns: {', '.join(columns[:8])}"
-                f"{', ...' if len(columns) > 8 else ''}): save the file as comma-separated CSV, or ask your "
-                f"operator for a shipper profile with csv.delimiter {shown}"
+                f"{seen}: save the file as {dialect.delimiter!r}-separated CSV, or change the shipper profile's "
+                f"csv.delimiter to {shown}"
             )
     return ""
 

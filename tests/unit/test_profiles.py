@@ -579,3 +579,13 @@ def test_the_utf16_check_waits_for_two_bytes_when_the_content_arrives_one_at_a_t
     chunks = iter([b"\xff", b"\xfe", "a\n".encode("utf-16-le"), b""])
 
     assert _Transcoder(lambda _size: next(chunks), "utf-16", "utf-16").read(100) == b"a\n"
+
+
+def test_a_comma_separated_file_for_a_semicolon_profile_gets_the_hint() -> None:
+    with pytest.raises(FileError) as caught:
+        run(GERMAN, b"Sendungsnummer,Status,Datum\nKR-1,zugestellt,03.06.2025 14:30\n")
+
+    assert str(caught.value).endswith(
+        "The header looks comma-separated (3 columns: sendungsnummer, status, datum): save the file as ';'-separated "
+        "CSV, or change the shipper profile's csv.delimiter to ','"
+    )
