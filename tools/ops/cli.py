@@ -88,6 +88,8 @@ def cmd_file(env: Environment, args: argparse.Namespace) -> int:
         f"  duration     {render.seconds(item.get('processing_duration'))}, "
         f"processed at {item.get('processed_at', '-')}",
     ]
+    if item.get("profile"):
+        lines.append(f"  profile      {item['profile']} {item.get('profile_version', '')}")
     if item.get("last_interruption"):
         lines.append(f"  interrupted  {item['last_interruption']}")
     for sample in item.get("error_samples") or []:
@@ -250,7 +252,9 @@ def parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_logs)
 
     profile = commands.add_parser("profile", help="shipper profiles", description="shipper profiles")
-    profile_commands = profile.add_subparsers(dest="profile_command", required=True, metavar="COMMAND")
+    profile_commands = profile.add_subparsers(
+        dest="profile_command", required=True, metavar="COMMAND", help="check: try a sample on a profile"
+    )
     check_help = (
         "run a sample file through the real parse, map and validate pipeline with a shipper's profile; write "
         "nothing, print what would be stored and rejected"
