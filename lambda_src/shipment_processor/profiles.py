@@ -475,85 +475,109 @@ def compile_strftime(pattern: str) -> re.Pattern[str]:
 Pairs = Sequence[tuple[str, object]]
 
 
+_KEEP, _DROP, _SID, _STATUS, _DATE, _TIME = range(6)
+_TARGET_NAMES = {_SID: "shipment_id", _STATUS: "status", _DATE: "timestamp", _TIME: "timestamp"}
+_ABSENT: object = object()
+_CACHE_ENTRIES = 4096  # bounded caches: names, codes and hours repeat across a file's records
+
+
 class Mapper:
     """Turns one record's pairs, as parsed, into contract pairs; ``apply`` returns (pairs, None) or (None, reason).
 
     Column names are matched as the CSV reader reports them (stripped, lower-case); JSON keys are matched the same
-    way. Columns the profile does not name pass through unchanged (header-less: as ``column_<n>``).
+    way. Columns the profile does not name pass through unchanged (header-less: as ``column_<n>``). Per record,
+    each field costs one dict lookup: a name's role, a code's status and an hour's UTC offset are cached.
     """
 
     def __init__(self, profile: Profile, now: datetime) -> None:
         self.profile = profile
-        self._roles: dict[str, tuple[str, object]] = {}
+        self._by_ref: dict[str, tuple[int, str]] = {}
         for target, refs in profile.columns.items():
-            for index, ref in enumerate(refs):
-                self._roles[ref] = (target, index)
+            kinds = (_DATE, _TIME) if target == "timestamp" else (_SID if target == "shipment_id" else _STATUS,)
+            for kind, ref in zip(kinds, refs, strict=False):
+                self._by_ref[ref] = (kind, ref)
         for ref, name in profile.rename.items():
-            self._roles[ref] = ("rename", name)
+            self._by_ref[ref] = (_KEEP, name)
         for ref in profile.drop:
-            self._roles[ref] = ("drop", None)
+            self._by_ref[ref] = (_DROP, ref)
+        self._roles: dict[str, tuple[int, str]] = {}
         self._positional = not profile.dialect.header
         self._two_part = len(profile.columns.get("timestamp", ())) == 2
         self._times = TimeReader(profile.timestamps, now)
         self._statuses = profile.statuses
+        self._codes: dict[str, str | None] = {}
         self._accept_contract = profile.accept_contract_words
-        self._contract_statuses = frozenset(STATUSES)
         self._translate_status = bool(profile.statuses)
-        self._names: dict[str, str] = {}
+        self._required = profile.required
         self.unmapped: dict[str, int] = {}  # status codes seen that the profile does not map -> times seen
+
+    def _role(self, name: str) -> tuple[int, str]:
+        key = name.strip().lower()
+        role = self._by_ref.get(key) or (_KEEP, f"column_{key}" if self._positional else name)
+        if len(self._roles) < _CACHE_ENTRIES:
+            self._roles[name] = role
+        return role
 
     def apply(self, pairs: Pairs) -> tuple[list[tuple[str, object]] | None, str | None]:
         """The contract pairs of one record, or the reason it cannot be mapped."""
-        roles, names = self._roles, self._names
+        roles = self._roles
         out: list[tuple[str, object]] = []
-        found: dict[str, object] = {}
-        stamp: list[object] = [None, None]
+        append = out.append
+        found: list[object] = [_ABSENT] * 6
         for name, value in pairs:
-            key = names.get(name)
-            if key is None:
-                key = name.strip().lower()
-                if len(names) < 4096:  # a bounded cache: header names repeat on every record
-                    names[name] = key
-            role = roles.get(key)
-            if role is None:
-                out.append((f"column_{key}" if self._positional else name, value))
-                continue
-            kind, detail = role
-            if kind == "timestamp":
-                stamp[detail] = value  # type: ignore[index]
-                found["timestamp"] = value
-            elif kind == "rename":
-                out.append((detail, value))  # type: ignore[arg-type]
-            elif kind != "drop":
-                if kind in found:
-                    return None, f"record has more than one {_show_ref(key)} (the profile reads {kind} from it)"
+            role = roles.get(name) or self._role(name)
+            kind = role[0]
+            if kind == _KEEP:
+                append((role[1], value))
+            elif kind != _DROP:
+                if found[kind] is not _ABSENT:
+                    return None, (
+                        f"record has more than one {_show_ref(role[1])} "
+                        f"(the profile reads {_TARGET_NAMES[kind]} from it)"
+                    )
                 found[kind] = value
-        missing = [
-            " + ".join(_show_ref(ref) for ref in refs)
-            for target, refs in self.profile.columns.items()
-            if target not in found
-        ]
-        if missing:
-            return None, f"record has no {', '.join(missing)} (the profile reads contract fields from them)"
+        shipment_id, status, date, time = found[_SID], found[_STATUS], found[_DATE], found[_TIME]
+        if shipment_id is _ABSENT or status is _ABSENT or (date is _ABSENT and time is _ABSENT):
+            return None, self._missing(found)
         problems: list[str] = []
-        status = found["status"]
-        if self._translate_status and isinstance(status, str) and status.strip():
-            status = self._status(status, problems)
-        timestamp = self._timestamp(stamp, problems)
-        for name in self.profile.required:
-            if not any(field_name == name and value not in (None, "") for field_name, value in out):
-                problems.append(f"missing required field '{name}' (this shipper's profile requires it)")
+        if self._translate_status and isinstance(status, str):
+            mapped = self._codes.get(status)
+            status = mapped if mapped is not None else self._status(status, problems) if status.strip() else status
+        if not self._two_part and date.__class__ is str and (text := date.strip()):  # type: ignore[union-attr]
+            timestamp, problem = self._times.read(text)
+            if problem:
+                problems.append(problem)
+        else:
+            timestamp = self._timestamp(None if date is _ABSENT else date, None if time is _ABSENT else time, problems)
+        for required in self._required:
+            if not any(field == required and value not in (None, "") for field, value in out):
+                problems.append(f"missing required field '{required}' (this shipper's profile requires it)")
         if problems:
             return None, "; ".join(problems)
-        out += (("shipment_id", found["shipment_id"]), ("status", status), ("timestamp", timestamp))
+        append(("shipment_id", shipment_id))
+        append(("status", status))
+        append(("timestamp", timestamp))
         return out, None
 
+    def _missing(self, found: list[object]) -> str:
+        missing = []
+        for target, refs in self.profile.columns.items():
+            kinds = (_DATE, _TIME) if target == "timestamp" else (_SID if target == "shipment_id" else _STATUS,)
+            if all(found[kind] is _ABSENT for kind in kinds):
+                missing.append(" + ".join(_show_ref(ref) for ref in refs))
+        return f"record has no {', '.join(missing)} (the profile reads contract fields from them)"
+
     def _status(self, code: str, problems: list[str]) -> str:
-        mapped = self._statuses.get(normalise_code(code))
+        mapped = self._codes.get(code, _ABSENT)
+        if mapped is _ABSENT:
+            key = normalise_code(code)
+            mapped = self._statuses.get(key)
+            if mapped is None and self._accept_contract and key.upper() in STATUSES:
+                mapped = code
+            if len(self._codes) < _CACHE_ENTRIES:
+                self._codes[code] = mapped  # type: ignore[assignment]
         if mapped is not None:
-            return mapped
-        if self._accept_contract and normalise_code(code).upper() in self._contract_statuses:
-            return code
+            return mapped  # type: ignore[return-value]
         self.unmapped[code.strip()] = self.unmapped.get(code.strip(), 0) + 1
         labels = self.profile.status_labels
         known = ", ".join(labels[:MAX_LISTED_CODES]) + (
@@ -563,10 +587,9 @@ class Mapper:
         problems.append(f"status '{_show(code)}' is not a code this shipper's profile maps (it maps {known}{also})")
         return code
 
-    def _timestamp(self, stamp: list[object], problems: list[str]) -> object:
-        value = stamp[0]
+    def _timestamp(self, date_part: object, time_part: object, problems: list[str]) -> object:
+        value = date_part
         if self._two_part:
-            date_part, time_part = stamp
             if not isinstance(date_part, str) or not date_part.strip():
                 return date_part  # empty, or not text: validation names what is wrong
             if not isinstance(time_part, str) or not time_part.strip():
@@ -582,6 +605,10 @@ class Mapper:
         return converted
 
 
+_EPOCH = datetime(1970, 1, 1)
+_HOUR = timedelta(hours=1)
+
+
 class TimeReader:
     """Reads a timestamp in any of a profile's formats and returns it as UTC ISO 8601 (``...Z``)."""
 
@@ -590,6 +617,11 @@ class TimeReader:
         self._latest = now.astimezone(UTC).replace(tzinfo=None) + MAX_FUTURE
         self._now = f"{now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
         self._zone = load_zone(rule.zone) if rule.zone else None
+        self._hours: dict[tuple[int, int, int, int], timedelta | None] = {}
+        # (year, month, day, hour) as written -> "YYYY-MM-DDTHH" in UTC, for hours with one whole-hour offset:
+        # a local time in such an hour converts by text alone (the minutes and seconds do not change)
+        self._prefixes: dict[tuple[str, ...], str] = {}
+        self._latest_text = self._latest.isoformat()[:19]
         self._readers: list[Callable[[str], tuple[str | None, str | None] | None]] = [
             self._reader(pattern) for pattern in rule.formats
         ]
@@ -612,49 +644,69 @@ class TimeReader:
         if pattern == UNIX_MILLISECONDS:
             return self._unix_milliseconds
         regex = _ISO_LOCAL if pattern == ISO_8601 else compile_strftime(pattern)
+        fullmatch, fields, has = regex.fullmatch, self._fields, frozenset(regex.groupindex)
+        if self._zone is None or not {"Y", "m", "d", "H", "M"} <= has or has - {"Y", "m", "d", "H", "M", "S", "f", "z"}:
 
-        def read(value: str) -> tuple[str | None, str | None] | None:
-            match = regex.fullmatch(value)
-            return None if match is None else self._fields(value, match.groupdict())
+            def read(value: str) -> tuple[str | None, str | None] | None:
+                match = fullmatch(value)
+                return None if match is None else fields(value, match, has)
 
-        return read
+            return read
+        index = {name: number - 1 for name, number in regex.groupindex.items()}
+        year, month, day, hour, minute = (index[name] for name in "YmdHM")
+        second, fraction, offset = index.get("S"), index.get("f"), index.get("z")
+        prefixes, latest = self._prefixes, self._latest_text
+
+        def read_local(value: str) -> tuple[str | None, str | None] | None:
+            match = fullmatch(value)
+            if match is None:
+                return None
+            groups = match.groups()
+            if offset is None or groups[offset] is None:
+                prefix = prefixes.get((groups[year], groups[month], groups[day], groups[hour]))
+                if prefix is not None:
+                    minutes = groups[minute]
+                    seconds = (groups[second] if second is not None else None) or "00"
+                    head = f"{prefix}:{minutes}:{seconds}"
+                    if minutes < "60" and seconds < "60" and head < latest:
+                        digits = (groups[fraction] or "").rstrip("0") if fraction is not None else ""
+                        return (f"{head}.{digits}Z" if digits else f"{head}Z"), None
+            return fields(value, match, has)
+
+        return read_local
 
     def _unix_seconds(self, value: str) -> tuple[str | None, str | None] | None:
         match = _UNIX_SECONDS.fullmatch(value)
         if match is None:
             return None
-        return self._canonical(value, datetime.fromtimestamp(int(match[1]), UTC), (match[2] or "").rstrip("0"))
+        return self._canonical(value, _EPOCH + timedelta(seconds=int(match[1])), (match[2] or "").rstrip("0"))
 
     def _unix_milliseconds(self, value: str) -> tuple[str | None, str | None] | None:
         if not _UNIX_MILLISECONDS.fullmatch(value):
             return None
         seconds, millis = divmod(int(value), 1000)
         return self._canonical(
-            value, datetime.fromtimestamp(seconds, UTC), f"{millis:03d}".rstrip("0") if millis else ""
+            value, _EPOCH + timedelta(seconds=seconds), f"{millis:03d}".rstrip("0") if millis else ""
         )
 
-    def _fields(self, value: str, parts: dict[str, str | None]) -> tuple[str | None, str | None]:
+    def _fields(self, value: str, match: re.Match[str], has: frozenset[str]) -> tuple[str | None, str | None]:
         try:
-            year = int(parts["Y"]) if parts.get("Y") else 2000 + int(parts["y"] or 0)
-            month = _MONTHS[parts["b"].lower()] if parts.get("b") else int(parts["m"] or 0)  # type: ignore[union-attr]
-            hour = int(parts.get("H") or parts.get("I") or 0)
-            if parts.get("p"):
+            year = int(match["Y"]) if "Y" in has else 2000 + int(match["y"])
+            month = int(match["m"]) if "m" in has else _MONTHS[match["b"].lower()]
+            if "H" in has:
+                hour = int(match["H"])
+            else:
+                hour = int(match["I"])
                 if not 1 <= hour <= 12:
                     raise ValueError("hour must be in 1..12 with AM/PM")
-                hour = hour % 12 + (12 if parts["p"].lower() == "pm" else 0)  # type: ignore[union-attr]
-            fraction = (parts.get("f") or "").rstrip("0")
+                hour = hour % 12 + (12 if match["p"].lower() == "pm" else 0)
             naive = datetime(
-                year,
-                month,
-                int(parts["d"] or 0),
-                hour,
-                int(parts["M"] or 0),
-                int(parts.get("S") or 0),
-                int(fraction[:6].ljust(6, "0")),
+                year, month, int(match["d"]), hour, int(match["M"]), int(match["S"] or 0) if "S" in has else 0
             )
         except (KeyError, ValueError) as exc:
             return None, f"timestamp '{_show(value)}' is not a real date/time: {exc}"
-        offset_text = parts.get("z")
+        fraction = (match["f"] or "").rstrip("0") if "f" in has else ""
+        offset_text = match["z"] if "z" in has else None
         if offset_text:
             offset = _offset(offset_text)
             if offset is None:
@@ -662,21 +714,38 @@ class TimeReader:
             return self._canonical(value, naive - offset, fraction)
         if self._zone is None:
             return None, f"timestamp '{_show(value)}' has no UTC offset, and this shipper's profile names no zone"
+        hour_key = (naive.year, naive.month, naive.day, naive.hour)
+        offset = self._hours.get(hour_key, _ABSENT)  # type: ignore[arg-type]
+        if offset is _ABSENT:
+            offset = self._hour_offset(naive)
+            if len(self._hours) >= _CACHE_ENTRIES:
+                self._hours.clear()
+            self._hours[hour_key] = offset
+        if offset is not None:
+            if not offset % _HOUR and {"Y", "m", "d", "H"} <= has and len(self._prefixes) < _CACHE_ENTRIES:
+                key = (match["Y"], match["m"], match["d"], match["H"])
+                self._prefixes[key] = (naive.replace(minute=0, second=0) - offset).isoformat()[:13]  # type: ignore[operator]
+            return self._canonical(value, naive - offset, fraction)  # type: ignore[operator]
         utc, problem = self._localise(value, naive)
         return (None, problem) if utc is None else self._canonical(value, utc, fraction)
 
+    def _hour_offset(self, naive: datetime) -> timedelta | None:
+        """The zone's one UTC offset throughout ``naive``'s hour, or None when the hour holds a change of offset."""
+        zone = self._zone
+        start = naive.replace(minute=0, second=0, microsecond=0)
+        end = start + timedelta(minutes=59, seconds=59)
+        offsets = {zone.utcoffset(moment.replace(fold=fold)) for moment in (start, end) for fold in (0, 1)}  # type: ignore[union-attr]
+        return offsets.pop() if len(offsets) == 1 else None
+
     def _canonical(self, value: str, utc: datetime, fraction: str) -> tuple[str | None, str | None]:
-        """UTC ISO 8601 text of ``utc`` (naive, in UTC), or why it is refused (more than 24 h ahead)."""
-        text = (
-            f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
-            f"{'.' + fraction if fraction else ''}Z"
-        )
-        if utc.replace(tzinfo=None) > self._latest:
+        """UTC ISO 8601 text of ``utc`` (naive, in UTC, whole seconds), or why it is refused (more than 24 h ahead)."""
+        text = f"{utc.isoformat()}.{fraction}Z" if fraction else f"{utc.isoformat()}Z"
+        if utc > self._latest:
             return None, f"timestamp '{_show(value)}' ({text}) is more than 24 h after the processing time {self._now}"
         return text, None
 
     def _localise(self, value: str, naive: datetime) -> tuple[datetime | None, str | None]:
-        """UTC of a local wall time in the profile's zone, applying its DST rules (never guessing)."""
+        """UTC of a local wall time in an hour holding a change of offset, applying the profile's DST rules."""
         zone = self._zone
         first = naive.replace(tzinfo=zone)
         second = naive.replace(tzinfo=zone, fold=1)

@@ -589,3 +589,65 @@ def test_a_comma_separated_file_for_a_semicolon_profile_gets_the_hint() -> None:
         "The header looks comma-separated (3 columns: sendungsnummer, status, datum): save the file as ';'-separated "
         "CSV, or change the shipper profile's csv.delimiter to ','"
     )
+
+
+def test_a_time_column_that_cannot_be_read_rejects_the_record() -> None:
+    document = {**GERMAN, "columns": {**GERMAN["columns"], "timestamp": ["Datum", "Zeit"]}}
+
+    assert reasons(run(document, b"Sendungsnummer;Status;Datum;Zeit\nKR-1;abgeholt;03.06.2025;7 Uhr\n")) == [
+        "timestamp '03.06.2025 7 Uhr' matches none of this shipper's formats ('%d.%m.%Y %H:%M')"
+    ]
+
+
+def test_times_in_an_hour_already_seen_are_checked_like_the_first() -> None:
+    document = {**EDI, "timestamps": {"formats": ["%d.%m.%Y %H:%M:%S"], "zone": "Europe/Berlin"}}
+    rows = ["02.03.2026 13:00:00", "02.03.2026 13:75:00", "02.03.2026 13:59:00", "02.03.2026 13:00:60"]
+    data = "shipment,at7,epoch\n" + "".join(f"S-{n},D1,{value}\n" for n, value in enumerate(rows))
+
+    results = run(document, data.encode())
+
+    assert accepted(results)[0][2] == "2026-03-02T12:00:00Z"  # exactly 24 h after NOW: still accepted
+    assert reasons(results) == [
+        "timestamp '02.03.2026 13:75:00' is not a real date/time: minute must be in 0..59",
+        "timestamp '02.03.2026 13:59:00' (2026-03-02T12:59:00Z) is more than 24 h after the processing time "
+        "2026-03-01T12:00:00Z",
+        "timestamp '02.03.2026 13:00:60' is not a real date/time: second must be in 0..59",
+    ]
+
+
+def test_every_time_in_a_dst_hour_is_checked_on_its_own() -> None:
+    data = "Sendungsnummer;Status;Datum\n" + "".join(
+        f"KR-{n};zugestellt;{value}\n" for n, value in enumerate(["30.03.2025 02:10", "30.03.2025 02:50"])
+    )
+
+    assert len(reasons(run(GERMAN, data.encode()))) == 2
+
+
+def test_a_half_hour_dst_change_keeps_the_minutes_after_it() -> None:
+    document = {**GERMAN, "timestamps": {"formats": ["%d.%m.%Y %H:%M"], "zone": "Australia/Lord_Howe"}}
+    data = b"Sendungsnummer;Status;Datum\nKR-1;zugestellt;05.10.2025 02:45\nKR-2;zugestellt;05.10.2025 02:15\n"
+
+    results = run(document, data)
+
+    assert accepted(results)[0][2] == "2025-10-04T15:45:00Z"  # +11:00 from 02:30 on
+    assert "does not exist in Australia/Lord_Howe" in reasons(results)[0]
+
+
+def test_half_hour_zones_convert_without_the_whole_hour_shortcut() -> None:
+    document = {**EDI, "timestamps": {"formats": ["iso8601"], "zone": "Asia/Kolkata"}}
+    data = b"shipment,at7,epoch\nS-1,D1,2026-02-01 10:00\nS-2,D1,2026-02-01 10:30:15.500\n"
+
+    assert [update[2] for update in accepted(run(document, data))] == ["2026-02-01T04:30:00Z", "2026-02-01T05:00:15.5Z"]
+
+
+def test_the_caches_stay_bounded_and_results_do_not_depend_on_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    document = {**GERMAN, "timestamps": {"formats": ["%d.%m.%Y %H:%M"], "zone": "Europe/Berlin"}}
+    data = "Sendungsnummer;Status;Datum\n" + "".join(
+        f"KR-{n};{status};0{n % 9 + 1}.01.2026 1{n % 10}:00\n"
+        for n, status in enumerate(["zugestellt", "abgeholt", "In Zustellung"] * 4)
+    )
+    unbounded = run(document, data.encode())
+    monkeypatch.setattr(profiles, "_CACHE_ENTRIES", 2)
+
+    assert run(document, data.encode()) == unbounded
+    assert len(accepted(unbounded)) == 12
