@@ -29,7 +29,7 @@ import boto3.s3.transfer
 import pytest
 
 from tests.integration.conftest import ENVIRONMENT, ROOT, Stack
-from tools.emulator import cli, journal, local_lambda, local_report, metric_math
+from tools.emulator import cli, journal, local_deploy, local_lambda, local_report, metric_math
 from tools.samples import sample_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
@@ -658,3 +658,48 @@ def test_each_finished_file_puts_one_outcome_event_that_a_rule_delivers_to_sqs(s
     detail = mine[0]["detail"]
     assert (detail["outcome"], detail["shipper"], detail["records_total"]) == ("SUCCESS", "acme-logistics", 1)
     assert detail["version_id"] == versions[key] and mine[0]["detail-type"] == "Shipment File Processed"
+
+
+# ------------------------------------------------------------------------------------- shipper profiles
+
+
+PROFILED = [f for f in MANIFEST["files"] if (sample_data.PROFILES_DIR / f"{f['shipper']}.json").is_file()]
+
+
+def test_a_profile_changed_with_terraform_apply_reaches_the_next_file_without_a_redeploy(stack: Stack) -> None:
+    from shipment_processor.profiles import profile_version  # noqa: PLC0415 - lambda_src is on the test path
+
+    function = stack.client("lambda")
+    deployed = function.get_function_configuration(FunctionName=stack.outputs["function_name"])
+    profiles = sample_data.profiles()
+    first = {f["key"]: stack.uploader.upload(DATA / f["path"], f["key"], force=True) for f in PROFILED}
+    read_at = time.monotonic()
+    for entry in PROFILED:
+        item = first[entry["key"]].item
+        assert item is not None
+        assert {k: item[k] for k in entry["expected"]} == entry["expected"], entry["key"]
+        assert item["profile_version"] == profile_version(json.loads(profiles[entry["shipper"]]))
+
+    german = json.loads(profiles["kraus-logistik"])
+    german["statuses"]["map"]["verloren"] = "EXCEPTION"  # the rows the shipper calls lost are now stored
+    changed = {**profiles, "kraus-logistik": json.dumps(german)}
+    state_dir = stack.deployment.workdir.parent
+    try:
+        local_deploy.deploy(
+            stack.deployment.endpoint, state_dir, package=stack.packages["real"], environment=ENVIRONMENT,
+            skip_lifecycle=True, extra_vars={"shipper_profiles": changed}, say=lambda _: None,
+        )  # fmt: skip
+        after = function.get_function_configuration(FunctionName=stack.outputs["function_name"])
+        assert (after["CodeSha256"], after["LastModified"]) == (deployed["CodeSha256"], deployed["LastModified"])
+        time.sleep(max(0.0, 31 - (time.monotonic() - read_at)))  # past the function's 30 s profile cache
+
+        entry = next(f for f in PROFILED if f["shipper"] == "kraus-logistik")
+        again = stack.uploader.upload(DATA / entry["path"], "incoming/kraus-logistik/after the change.csv")
+
+        assert again.item is not None and again.item["profile_version"] == profile_version(german)
+        assert (again.item["processing_status"], again.item["records_accepted"]) == ("SUCCESS", entry["records"])
+    finally:  # the other tests of this module see the profiles the demo deploys
+        local_deploy.deploy(
+            stack.deployment.endpoint, state_dir, package=stack.packages["real"], environment=ENVIRONMENT,
+            skip_lifecycle=True, say=lambda _: None,
+        )  # fmt: skip
