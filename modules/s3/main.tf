@@ -23,13 +23,22 @@ locals {
     }
   }
   shipper_principal_arns = toset(flatten(values(var.shipper_principals)))
-
-  # Shipper profiles: one object outside every prefix the function is triggered by or writes. The settings and
-  # statuses below are those lambda_src/shipment_processor/profiles.py accepts (it checks the rest at load).
-  profiles_key           = "config/shipper-profiles.json"
-  profile_settings       = ["description", "encoding", "csv", "columns", "rename", "drop", "statuses", "timestamps", "required", "limits"]
-  statuses               = ["CREATED", "PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED", "DELAYED", "EXCEPTION", "RETURNED", "CANCELLED"]
   partial_reports_prefix = "${var.rejects_prefix}.partial/"
+
+  # Shipper profiles: one object outside every prefix the function is triggered by or writes. The settings, values
+  # and statuses below are those lambda_src/shipment_processor/profiles.py accepts; it checks the rest at load.
+  profiles_key       = "config/shipper-profiles.json"
+  profile_settings   = ["description", "encoding", "csv", "columns", "rename", "drop", "statuses", "timestamps", "required", "limits"]
+  profile_encodings  = ["utf-8", "windows-1252", "iso-8859-1", "utf-16"]
+  profile_delimiters = [",", ";", "\t", "|"]
+  profile_quotes     = ["\"", "'"]
+  status_separators  = "/[ _-]+/" # a status is matched like the function matches it: runs of these read as "_"
+  status_joiner      = "_"
+  zone_pattern       = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
+  default_zone       = "UTC"
+  nonexistent_rules  = ["reject", "shift_forward", "shift_backward"] # the first is the default
+  ambiguous_rules    = ["reject", "earlier", "later"]
+  statuses           = ["CREATED", "PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED", "DELAYED", "EXCEPTION", "RETURNED", "CANCELLED"]
 }
 
 resource "aws_s3_bucket" "this" {

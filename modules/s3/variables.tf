@@ -77,48 +77,28 @@ variable "shipper_profiles" {
   }
 
   validation {
-    condition     = alltrue([for profile in values(var.shipper_profiles) : can(keys(jsondecode(profile)))])
-    error_message = "Each profile must be a JSON object (use jsonencode({...}) or file(...)). Refused: ${jsonencode([for name, profile in var.shipper_profiles : name if !can(keys(jsondecode(profile)))])}."
+    condition     = alltrue([for p in values(var.shipper_profiles) : can(keys(jsondecode(p)))])
+    error_message = "Each profile must be a JSON object (use jsonencode({...}) or file(...)). Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(can(keys(jsondecode(p))))])}."
   }
 
   validation {
-    condition = alltrue([
-      for profile in values(var.shipper_profiles) : try(length(setsubtract(keys(jsondecode(profile)), local.profile_settings)) == 0, true)
-    ])
-    error_message = "A profile may only use the settings ${join(", ", local.profile_settings)}. Refused: ${jsonencode({ for name, profile in var.shipper_profiles : name => setsubtract(keys(jsondecode(profile)), local.profile_settings) if try(length(setsubtract(keys(jsondecode(profile)), local.profile_settings)) > 0, false) })}."
+    condition     = alltrue([for p in values(var.shipper_profiles) : try(length(setsubtract(keys(jsondecode(p)), local.profile_settings)) == 0, true)])
+    error_message = "A profile may only use the settings ${join(", ", local.profile_settings)}. Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(try(length(setsubtract(keys(jsondecode(p)), local.profile_settings)) == 0, true))])}."
   }
 
   validation {
-    condition = alltrue([
-      for profile in values(var.shipper_profiles) : try(
-        contains(["utf-8", "windows-1252", "iso-8859-1", "utf-16"], lower(try(jsondecode(profile).encoding, "utf-8")))
-        && contains([",", ";", "\t", "|"], try(jsondecode(profile).csv.delimiter, ","))
-        && contains(["\"", "'"], try(jsondecode(profile).csv.quote, "\"")),
-        true
-      )
-    ])
-    error_message = "A profile's encoding must be one of utf-8, windows-1252, iso-8859-1, utf-16; its csv.delimiter one of ',', ';', tab or '|'; its csv.quote '\"' or \"'\". Refused: ${jsonencode([for name, profile in var.shipper_profiles : name if !try(contains(["utf-8", "windows-1252", "iso-8859-1", "utf-16"], lower(try(jsondecode(profile).encoding, "utf-8"))) && contains([",", ";", "\t", "|"], try(jsondecode(profile).csv.delimiter, ",")) && contains(["\"", "'"], try(jsondecode(profile).csv.quote, "\"")), true)])}."
+    condition     = alltrue([for p in values(var.shipper_profiles) : try(contains(local.profile_encodings, lower(try(jsondecode(p).encoding, local.profile_encodings[0]))) && contains(local.profile_delimiters, try(jsondecode(p).csv.delimiter, local.profile_delimiters[0])) && contains(local.profile_quotes, try(jsondecode(p).csv.quote, local.profile_quotes[0])), true)])
+    error_message = "A profile's encoding must be one of ${join(", ", local.profile_encodings)}; its csv.delimiter one of ',', ';', tab or '|'; its csv.quote a double or a single quote. Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(try(contains(local.profile_encodings, lower(try(jsondecode(p).encoding, local.profile_encodings[0]))) && contains(local.profile_delimiters, try(jsondecode(p).csv.delimiter, local.profile_delimiters[0])) && contains(local.profile_quotes, try(jsondecode(p).csv.quote, local.profile_quotes[0])), true))])}."
   }
 
   validation {
-    condition = alltrue([
-      for profile in values(var.shipper_profiles) : try(alltrue([
-        for status in values(try(jsondecode(profile).statuses.map, {})) : contains(local.statuses, upper(replace(trimspace(status), "/[\\s_-]+/", "_")))
-      ]), false)
-    ])
-    error_message = "A profile's statuses.map must map each code to one of ${join(", ", local.statuses)}. Refused: ${jsonencode([for name, profile in var.shipper_profiles : name if !try(alltrue([for status in values(try(jsondecode(profile).statuses.map, {})) : contains(local.statuses, upper(replace(trimspace(status), "/[\\s_-]+/", "_")))]), false)])}."
+    condition     = alltrue([for p in values(var.shipper_profiles) : try(alltrue([for status in values(try(jsondecode(p).statuses.map, {})) : contains(local.statuses, upper(replace(trimspace(status), local.status_separators, local.status_joiner)))]), true)])
+    error_message = "A profile's statuses.map must map each code to one of ${join(", ", local.statuses)}. Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(try(alltrue([for status in values(try(jsondecode(p).statuses.map, {})) : contains(local.statuses, upper(replace(trimspace(status), local.status_separators, local.status_joiner)))]), true))])}."
   }
 
   validation {
-    condition = alltrue([
-      for profile in values(var.shipper_profiles) : try(
-        contains(["reject", "shift_forward", "shift_backward"], try(jsondecode(profile).timestamps.nonexistent, "reject"))
-        && contains(["reject", "earlier", "later"], try(jsondecode(profile).timestamps.ambiguous, "reject"))
-        && can(regex("^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", try(jsondecode(profile).timestamps.zone, "UTC"))),
-        true
-      )
-    ])
-    error_message = "A profile's timestamps.nonexistent must be reject, shift_forward or shift_backward; timestamps.ambiguous reject, earlier or later; timestamps.zone an IANA name such as Europe/Berlin. Refused: ${jsonencode([for name, profile in var.shipper_profiles : name if !try(contains(["reject", "shift_forward", "shift_backward"], try(jsondecode(profile).timestamps.nonexistent, "reject")) && contains(["reject", "earlier", "later"], try(jsondecode(profile).timestamps.ambiguous, "reject")) && can(regex("^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", try(jsondecode(profile).timestamps.zone, "UTC"))), true)])}."
+    condition     = alltrue([for p in values(var.shipper_profiles) : try(contains(local.nonexistent_rules, try(jsondecode(p).timestamps.nonexistent, local.nonexistent_rules[0])) && contains(local.ambiguous_rules, try(jsondecode(p).timestamps.ambiguous, local.ambiguous_rules[0])) && can(regex(local.zone_pattern, try(jsondecode(p).timestamps.zone, local.default_zone))), true)])
+    error_message = "A profile's timestamps.nonexistent must be reject, shift_forward or shift_backward; timestamps.ambiguous reject, earlier or later; timestamps.zone an IANA name such as Europe/Berlin. Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(try(contains(local.nonexistent_rules, try(jsondecode(p).timestamps.nonexistent, local.nonexistent_rules[0])) && contains(local.ambiguous_rules, try(jsondecode(p).timestamps.ambiguous, local.ambiguous_rules[0])) && can(regex(local.zone_pattern, try(jsondecode(p).timestamps.zone, local.default_zone))), true))])}."
   }
 }
 
