@@ -207,12 +207,16 @@ def test_metrics_reach_cloudwatch_under_the_alarms_dimensions(
     assert _metric_sum(stack, "RecordsRejected", dimensions) == sum(i["records_rejected"] for i in items)
 
 
-def test_the_failure_rate_alarm_sees_one_failed_file_in_seven(
+def test_the_failure_rate_alarm_sees_the_one_failed_sample_file(
     uploaded: dict[str, cli.UploadResult], stack: Stack
 ) -> None:
+    total = len(MANIFEST["files"])  # nine: one FAILED (the UTF-16 export)
+    failed = sum(f["expected"]["processing_status"] == "FAILED" for f in MANIFEST["files"])
     evaluation = metric_math.evaluate_alarm(stack.client("cloudwatch"), stack.outputs["failure_rate_alarm_name"])
-    assert evaluation.inputs == {"success": 6.0, "failure": 1.0, "dead": None}, "no event reached the failure queue"
-    assert evaluation.value == pytest.approx(100 / 7)
+    assert evaluation.inputs == {"success": float(total - failed), "failure": float(failed), "dead": None}, (
+        "no event reached the failure queue"
+    )
+    assert (failed, evaluation.value) == (1, pytest.approx(100 / total))
     assert evaluation.state == "ALARM"
 
 
