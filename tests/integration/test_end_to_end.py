@@ -671,6 +671,8 @@ PROFILED = [f for f in MANIFEST["files"] if (sample_data.PROFILES_DIR / f"{f['sh
 
 
 def test_a_profile_changed_with_terraform_apply_reaches_the_next_file_without_a_redeploy(stack: Stack) -> None:
+    """Last in this module on purpose (make test runs it --dist loadfile, in file order): it leaves the German
+    profile changed, and the stack is destroyed after the module, so no second apply restores it."""
     from shipment_processor.profiles import profile_version  # noqa: PLC0415 - lambda_src is on the test path
 
     function = stack.client("lambda")
@@ -687,23 +689,16 @@ def test_a_profile_changed_with_terraform_apply_reaches_the_next_file_without_a_
     german = json.loads(profiles["kraus-logistik"])
     german["statuses"]["map"]["verloren"] = "EXCEPTION"  # the rows the shipper calls lost are now stored
     changed = {**profiles, "kraus-logistik": json.dumps(german)}
-    state_dir = stack.deployment.workdir.parent
-    try:
-        local_deploy.deploy(
-            stack.deployment.endpoint, state_dir, package=stack.packages["real"], environment=ENVIRONMENT,
-            skip_lifecycle=True, extra_vars={"shipper_profiles": changed}, say=lambda _: None,
-        )  # fmt: skip
-        after = function.get_function_configuration(FunctionName=stack.outputs["function_name"])
-        assert (after["CodeSha256"], after["LastModified"]) == (deployed["CodeSha256"], deployed["LastModified"])
-        time.sleep(max(0.0, 31 - (time.monotonic() - read_at)))  # past the function's 30 s profile cache
+    local_deploy.deploy(
+        stack.deployment.endpoint, stack.deployment.workdir.parent, package=stack.packages["real"],
+        environment=ENVIRONMENT, skip_lifecycle=True, extra_vars={"shipper_profiles": changed}, say=lambda _: None,
+    )  # fmt: skip
+    after = function.get_function_configuration(FunctionName=stack.outputs["function_name"])
+    assert (after["CodeSha256"], after["LastModified"]) == (deployed["CodeSha256"], deployed["LastModified"])
+    time.sleep(max(0.0, 31 - (time.monotonic() - read_at)))  # past the function's 30 s profile cache
 
-        entry = next(f for f in PROFILED if f["shipper"] == "kraus-logistik")
-        again = stack.uploader.upload(DATA / entry["path"], "incoming/kraus-logistik/after the change.csv")
+    entry = next(f for f in PROFILED if f["shipper"] == "kraus-logistik")
+    again = stack.uploader.upload(DATA / entry["path"], "incoming/kraus-logistik/after the change.csv")
 
-        assert again.item is not None and again.item["profile_version"] == profile_version(german)
-        assert (again.item["processing_status"], again.item["records_accepted"]) == ("SUCCESS", entry["records"])
-    finally:  # the other tests of this module see the profiles the demo deploys
-        local_deploy.deploy(
-            stack.deployment.endpoint, state_dir, package=stack.packages["real"], environment=ENVIRONMENT,
-            skip_lifecycle=True, say=lambda _: None,
-        )  # fmt: skip
+    assert again.item is not None and again.item["profile_version"] == profile_version(german)
+    assert (again.item["processing_status"], again.item["records_accepted"]) == ("SUCCESS", entry["records"])
