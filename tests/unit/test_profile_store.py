@@ -193,3 +193,25 @@ def test_the_parsed_profile_cache_stays_bounded(world: World) -> None:
 def test_profiles_bucket_and_key_go_together() -> None:
     with pytest.raises(ConfigError, match="PROFILES_BUCKET and PROFILES_KEY go together"):
         Settings.from_env({"PROFILES_BUCKET": "b"})
+
+
+def test_reprocessing_after_a_profile_fix_reads_with_the_fixed_profile(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profile_store, "TTL_S", 0.0)
+    deploy_profiles(world, {"kraus": {**GERMAN, "timestamps": {**GERMAN["timestamps"], "zone": "Europe/Berln"}}})
+    runtime = world.runtime()
+    key = "incoming/kraus/2026-02-28.csv"
+    first = world.process(key, GERMAN_FILE, runtime=runtime)
+    assert first.status == "FAILED" and "'Europe/Berln' is not an IANA time zone name" in first.item["error_message"]
+    deploy_profiles(world, {"kraus": GERMAN})  # the fix
+    world.capsys.readouterr()
+
+    response = world.invoke(
+        {"reprocess": {"bucket": BUCKET, "key": key, "version_id": first.item["version_id"]}}, runtime
+    )
+    again = world.observe(key, response, world.capsys.readouterr().out)
+
+    assert (again.status, again.item["attempt"], again.item["records_accepted"]) == ("PARTIAL", 2, 1)
+    assert again.item["profile_version"] == profile_version(GERMAN) != first.item["profile_version"]
+    assert again.item["previous_attempts"][0]["processing_status"] == "FAILED"
