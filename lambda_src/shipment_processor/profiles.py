@@ -29,12 +29,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import Limits
 from .formats import CONTRACT_COLUMNS, DEFAULT_DIALECT, ENCODINGS, CsvDialect
+from .validation import MAX_FUTURE, RESERVED_FIELDS, STATUSES
 
 try:  # python-dateutil bundles the IANA tz data; botocore depends on it, so every Lambda runtime has it
     from dateutil import zoneinfo as dateutil_zoneinfo
 except ImportError:  # pragma: no cover
     dateutil_zoneinfo = None  # type: ignore[assignment]
-from .validation import MAX_FUTURE, RESERVED_FIELDS, STATUSES
 
 DELIMITERS = (",", ";", "\t", "|")
 QUOTES = ('"', "'")
