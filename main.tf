@@ -18,6 +18,7 @@ module "s3" {
   account_id               = local.account_id
   region                   = local.region
   shipper_principals       = var.shipper_principals
+  shipper_profiles         = var.shipper_profiles
   incoming_prefix          = local.incoming_prefix
   rejects_prefix           = local.rejects_prefix
   kms_key_arn              = var.kms_key_arn
@@ -69,6 +70,7 @@ module "lambda" {
   incoming_prefix       = local.incoming_prefix
   rejects_prefix        = local.rejects_prefix
   notification_suffixes = var.notification_suffixes
+  profiles_key          = module.s3.profiles_key
 
   metadata_table_name = module.dynamodb.metadata_table_name
   metadata_table_arn  = module.dynamodb.metadata_table_arn

@@ -47,6 +47,13 @@ variable "shipper_principals" {
   nullable    = false
 }
 
+variable "shipper_profiles" {
+  description = "Shipper name => its profile, a JSON document (jsonencode({...}) or file(...)): how that shipper's export maps onto the record contract. Every name must also be in shipper_principals. See docs/shipper-guide.md, \"Onboarding a shipper\"."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
 variable "alarm_email_addresses" {
   description = "Email addresses subscribed to the alarm topic (each must confirm the subscription)."
   type        = list(string)

@@ -50,6 +50,14 @@ variable "shipper_principals" {
   }
 }
 
+variable "shipper_profiles" {
+  description = "Shipper name => its profile (JSON), for shippers whose export has another shape than the contract's."
+  type        = map(string)
+  default = {
+    globex = "{\"csv\": {\"delimiter\": \";\"}, \"statuses\": {\"map\": {\"zugestellt\": \"DELIVERED\"}, \"accept_contract_words\": true}}"
+  }
+}
+
 variable "alarm_email_addresses" {
   description = "Addresses that receive the alarms (each must confirm its subscription)."
   type        = list(string)
@@ -141,6 +149,7 @@ module "s3" {
   region             = local.region
   kms_key_arn        = aws_kms_key.this.arn
   shipper_principals = var.shipper_principals
+  shipper_profiles   = var.shipper_profiles
   # The key is created here, so its ARN is unknown at plan time: say explicitly that shippers get grants.
   create_shipper_kms_grants = true
 }
@@ -167,6 +176,7 @@ module "lambda" {
   kms_key_arn           = aws_kms_key.this.arn
   reserved_concurrency  = var.reserved_concurrency
   notification_suffixes = [".csv", ".json", ".jsonl", ".gz"]
+  profiles_key          = module.s3.profiles_key
 
   bucket_id           = module.s3.bucket_id
   bucket_arn          = module.s3.bucket_arn

@@ -112,6 +112,8 @@ class Settings:
     events_write_path: str = "direct"  # "sdk": client.batch_write_item, the fallback
     function_timeout_s: int | None = None  # FUNCTION_TIMEOUT_S; None when the deployment does not say
     partition: str = DEFAULT_PARTITION  # of AWS_REGION (Lambda sets it): the first field of the ARNs we build
+    profiles_bucket: str = ""  # with profiles_key: the S3 object holding the shipper profiles ("": none)
+    profiles_key: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -146,11 +148,15 @@ class Settings:
             events_write_path=reader.choice("EVENTS_WRITE_PATH"),
             function_timeout_s=reader.optional_integer("FUNCTION_TIMEOUT_S", *FUNCTION_TIMEOUT_BOUNDS),
             partition=partition(env.get("AWS_REGION", "").strip()),
+            profiles_bucket=env.get("PROFILES_BUCKET", "").strip(),
+            profiles_key=env.get("PROFILES_KEY", "").strip(),
         )
         if settings.function_timeout_s is not None:
             reader.problems += timing_problems(
                 settings.function_timeout_s, settings.checkpoint_margin_ms, settings.claim_timeout_s
             )
+        if bool(settings.profiles_bucket) != bool(settings.profiles_key):
+            reader.problems.append("PROFILES_BUCKET and PROFILES_KEY go together: set both, or neither")
         if incoming and rejects and (rejects.startswith(incoming) or incoming.startswith(rejects)):
             reader.problems.append(
                 f"REJECTS_PREFIX {rejects!r} and INCOMING_PREFIX {incoming!r} overlap: rejects reports would "

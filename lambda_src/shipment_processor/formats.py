@@ -46,10 +46,37 @@ JSON_OBJECT = "json_object"
 _JSON_SUFFIXES = {".csv": CSV, ".jsonl": NDJSON, ".ndjson": NDJSON, ".json": "json"}
 _GZIP_SUFFIXES = (".gz", ".gzip")
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_REQUIRED_COLUMNS = ("shipment_id", "status", "timestamp")
+CONTRACT_COLUMNS = ("shipment_id", "status", "timestamp")
+ENCODINGS: dict[str, str] = {
+    "utf-8": "utf-8",
+    "windows-1252": "cp1252",
+    "iso-8859-1": "latin-1",
+    "utf-16": "utf-16",
+}
+"""Encodings a shipper profile may name -> the Python codec that reads them (UTF-16 needs a byte-order mark)."""
 
 RecordRef = tuple[str, int]
 """Where a record sits in its file: ``("line", n)`` (1-based, CSV/NDJSON) or ``("index", n)`` (0-based, JSON)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CsvDialect:
+    """How a file is written, when a shipper profile says it differs from the contract's comma-separated UTF-8.
+
+    ``encoding`` applies to the whole content (any format): other encodings are re-encoded to UTF-8 before
+    parsing, so offsets in a :class:`ResumePoint` are then offsets in that UTF-8 text. ``header=False`` names the
+    columns of a header-less CSV by position (``"1"``, ``"2"``, ...). ``required_columns`` are the header names
+    that must be present.
+    """
+
+    delimiter: str = ","
+    quotechar: str = '"'
+    header: bool = True
+    encoding: str = "utf-8"  # a key of ENCODINGS
+    required_columns: tuple[str, ...] = CONTRACT_COLUMNS
+
+
+DEFAULT_DIALECT = CsvDialect()
 
 
 class Readable(Protocol):
@@ -183,8 +210,11 @@ class RecordReader:
         resume: ResumePoint | None = None,
         *,
         out_of_time: Callable[[], bool] | None = None,
+        dialect: CsvDialect = DEFAULT_DIALECT,
     ) -> None:
         self._source, self._key, self._limits = source, key, limits
+        self._dialect = dialect
+        self._codec = ENCODINGS[dialect.encoding] if dialect.encoding != "utf-8" else None
         self._out_of_time = out_of_time or (lambda: False)
         self.stats = stats if stats is not None else StreamStats()
         self._resume = resume
@@ -210,14 +240,18 @@ class RecordReader:
                 self._cursor.line_no + 1,
                 self._header_end,
                 blank_lines=self.stats.blank_lines,
-                seek=self._gunzip.seek_point(offset) if self._gunzip else None,
+                seek=self._seek_point(offset),
             )
         if fmt == JSON_ARRAY and self._text is not None:
             line, column = self._text.line_column(self._text.pos)
             offset = self._text.byte_offset(self._text.pos)
-            seek = self._gunzip.seek_point(offset) if self._gunzip else None
+            seek = self._seek_point(offset)
             return ResumePoint(fmt, self.stats.compression, offset, self._next_index, 0, line, column, seek=seek)
         return None
+
+    def _seek_point(self, offset: int) -> str | None:
+        """A gzip seek point for ``offset``; none for re-encoded content, whose offsets are in the UTF-8 text."""
+        return self._gunzip.seek_point(offset) if self._gunzip and not self._codec else None
 
     def _records(self) -> Iterator[RawRecord]:
         limits, stats = self._limits, self.stats
@@ -267,20 +301,40 @@ class RecordReader:
             )
         else:
             stream = raw.read
-        text = _Peekable(
-            _Counter(stream, limits.max_decompressed_bytes, stats, "bytes_decompressed", _DECOMPRESSED_LIMIT).read
-        )
+        content = _Counter(stream, limits.max_decompressed_bytes, stats, "bytes_decompressed", _DECOMPRESSED_LIMIT).read
+        if self._codec:
+            content = _Transcoder(content, self._codec, self._dialect.encoding).read
+        text = _Peekable(content)
         stats.format = fmt = _detect(text, declared, limits, gzipped=stats.compression == "gzip")
         return text, fmt
 
     def _open_at(self, resume: ResumePoint) -> tuple[_Peekable, bytes | None]:
         """The content from ``resume.offset`` on, and the CSV header row's bytes when the format has one."""
         limits, stats = self._limits, self.stats
-        want_header = resume.format == CSV
+        want_header = resume.format == CSV and self._dialect.header
+        if self._codec:
+            # Re-encoded offsets are offsets in the UTF-8 text, not in the object (nor in a gzip's content): read
+            # the content again from its start, through the gzip when it is one, and skip to the resume point.
+            raw = _Peekable(
+                _Counter(
+                    _guarded(self._source.open(0)), limits.max_object_bytes, stats, "bytes_read", _OBJECT_LIMIT
+                ).read
+            )
+            if resume.compression == "gzip":
+                self._gunzip = _Gunzip(raw, limits)
+                stream: Callable[[int], bytes] = self._gunzip.read
+            else:
+                stream = raw.read
+            counted = _Counter(
+                stream, limits.max_decompressed_bytes, stats, "bytes_decompressed", _DECOMPRESSED_LIMIT
+            ).read
+            read = _Transcoder(counted, self._codec, self._dialect.encoding).read
+            header = _skip(read, resume.offset, resume.header_end if want_header else 0, self._out_of_time)
+            return _Peekable(read), header if want_header else None
         if resume.compression == "gzip":
             point = _seek_point(resume)
             start = point.uout if point else 0
-            raw = _Counter(
+            raw_gzip = _Counter(
                 _guarded(self._source.open(point.cin if point else 0)),
                 limits.max_object_bytes,
                 stats,
@@ -288,7 +342,7 @@ class RecordReader:
                 _OBJECT_LIMIT,
                 start=point.cin if point else 0,
             )
-            self._gunzip = _Gunzip(_Peekable(raw.read), limits, point)
+            self._gunzip = _Gunzip(_Peekable(raw_gzip.read), limits, point)
             content = _Counter(
                 self._gunzip.read,
                 limits.max_decompressed_bytes,
@@ -327,14 +381,19 @@ class RecordReader:
 
     def _csv(self, lines: Iterator[_Line], header: bytes | None) -> Iterator[RawRecord]:
         max_bytes = self._limits.max_record_bytes
+        dialect = self._dialect
+        options = {"strict": True, "delimiter": dialect.delimiter, "quotechar": dialect.quotechar}
         feeder = _CsvFeeder(lines, max_bytes)
-        reader = csv.reader(feeder, strict=True)
-        if header is None:
-            names = _csv_header(reader, feeder)
+        reader = csv.reader(feeder, **options)  # type: ignore[arg-type]
+        names: list[str] | None = None
+        if not dialect.header:
+            pass  # columns are named by position
+        elif header is None:
+            names = _csv_header(reader, feeder, dialect)
             self._header_end = self._cursor.end
         else:
             head_feeder = _CsvFeeder(_lines(io.BytesIO(header).read, max_bytes, _Cursor()), max_bytes)
-            names = _csv_header(csv.reader(head_feeder, strict=True), head_feeder)
+            names = _csv_header(csv.reader(head_feeder, **options), head_feeder, dialect)  # type: ignore[arg-type]
         yield from _csv_rows(reader, feeder, names, self.stats, self._limits.max_records, out_of_time=self._out_of_time)
 
     def _json_array(self, text: _TextBuffer, resume_index: int | None) -> Iterator[RawRecord]:
@@ -458,6 +517,48 @@ class _Peekable:
         return self._read(size)
 
 
+class _Transcoder:
+    """Re-encodes content in another encoding to UTF-8, in bounded reads (what the parsers read is UTF-8)."""
+
+    def __init__(self, read: Callable[[int], bytes], codec: str, label: str) -> None:
+        self._read, self._codec, self._label = read, codec, label
+        self._decoder = codecs.getincrementaldecoder(codec)("strict")
+        self._out = b""
+        self._in = 0
+        self._eof = False
+        self._checked = codec != "utf-16"
+
+    def read(self, size: int) -> bytes:
+        size = size if size > 0 else CHUNK_SIZE
+        while not self._out and not self._eof:
+            self._fill()
+        data, self._out = self._out[:size], self._out[size:]
+        return data
+
+    def _fill(self) -> None:
+        data = self._read(CHUNK_SIZE)
+        if not self._checked:
+            while len(data) < 2 and (more := self._read(CHUNK_SIZE)):
+                data += more
+            if data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise FileError(
+                    f"the shipper profile says utf-16, but the file has no UTF-16 byte-order mark (it starts with "
+                    f"{data[:4].hex(' ')}); save it as UTF-16 with a byte-order mark, or as UTF-8"
+                )
+            self._checked = True
+        try:
+            text = self._decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            offset = self._in + len(data) - len(exc.object) + exc.start
+            raise FileError(
+                f"not valid {self._label} (byte 0x{exc.object[exc.start]:02x} at byte offset {offset}); check the "
+                "shipper profile's encoding"
+            ) from None
+        self._in += len(data)
+        self._eof = not data
+        self._out = text.encode("utf-8")
+
+
 class _Gunzip:
     """Incremental gzip decompression (bounded reads, multi-member aware) with shipper-readable errors.
 
@@ -496,7 +597,10 @@ def _detect(text: _Peekable, declared: str | None, limits: Limits, *, gzipped: b
     if not head:
         raise FileError("file is empty after gzip decompression" if gzipped else "file is empty (0 bytes)")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise FileError("file is UTF-16 encoded (it starts with a UTF-16 byte-order mark); save it as UTF-8")
+        raise FileError(
+            "file is UTF-16 encoded (it starts with a UTF-16 byte-order mark); save it as UTF-8, or ask your "
+            "operator for a shipper profile with encoding utf-16"
+        )
     content = head[len(UTF8_BOM) :] if head.startswith(UTF8_BOM) else head
     significant = content.lstrip(b" \t\r\n")
     if not significant and text.eof:
@@ -595,8 +699,22 @@ def _decode(data: bytes, line_no: int) -> str:
     except UnicodeDecodeError as exc:
         raise FileError(
             f"line {line_no} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte {exc.start + 1} of the line); "
-            "save the file as UTF-8"
+            f"save the file as UTF-8{_single_byte_hint(data[exc.start])}"
         ) from None
+
+
+def _single_byte_hint(byte: int) -> str:
+    """Windows-1252 / ISO-8859-1 exports fail UTF-8 decoding at their first accented letter: say what it would be."""
+    try:
+        letter = bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+    if not letter.isalpha():
+        return ""
+    return (
+        f". The file looks Windows-1252 or ISO-8859-1 encoded (byte 0x{byte:02x} would be {letter!r} there): save "
+        "it as UTF-8, or ask your operator for a shipper profile with encoding windows-1252"
+    )
 
 
 def _decode_preview(data: bytes) -> str:
@@ -686,7 +804,7 @@ def _csv_error(message: str) -> str:
     return f"is not valid CSV: {message}"
 
 
-def _csv_header(reader: Iterator[list[str]], feeder: _CsvFeeder) -> list[str]:
+def _csv_header(reader: Iterator[list[str]], feeder: _CsvFeeder, dialect: CsvDialect) -> list[str]:
     """Read the header row (after any blank lines) and return its checked, normalised column names."""
     header: list[str] = []
     while not header:
@@ -698,20 +816,24 @@ def _csv_header(reader: Iterator[list[str]], feeder: _CsvFeeder) -> list[str]:
             raise FileError(f"CSV header row (line {feeder.start}) {_csv_error(str(exc))}") from None
         feeder.take()
     names = [name.strip().lower() for name in header]
-    _check_header(names)
+    _check_header(names, dialect)
     return names
 
 
 def _csv_rows(
     reader: Iterator[list[str]],
     feeder: _CsvFeeder,
-    names: list[str],
+    names: list[str] | None,
     stats: StreamStats,
     max_records: int,
     *,
     out_of_time: Callable[[], bool],
 ) -> Iterator[RawRecord]:
+    if names is None:
+        yield from _positional_rows(reader, feeder, stats, max_records, out_of_time)
+        return
     width = len(names)
+    unnamed = [position for position, name in enumerate(names) if not name]
     while True:
         try:
             row = next(reader)
@@ -735,19 +857,97 @@ def _csv_rows(
                 f"row has {len(row)} fields but the header has {width} ({', '.join(names)})",
             )
             continue
+        if unnamed:
+            filled = [position + 1 for position in unnamed if row[position].strip()]
+            if filled:
+                yield RawRecord(("line", start), None, raw, _unnamed_values(filled, row))
+                continue
+            yield RawRecord(("line", start), [(n, v if v else None) for n, v in zip(names, row, strict=True) if n], raw)
+            continue
         yield RawRecord(("line", start), [(n, v if v else None) for n, v in zip(names, row, strict=True)], raw)
 
 
-def _check_header(names: list[str]) -> None:
-    for position, name in enumerate(names, start=1):
-        if not name:
-            raise FileError(f"CSV header column {position} has no name")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+def _unnamed_values(columns: list[int], row: list[str]) -> str:
+    shown = ", ".join(f"column {column} ({row[column - 1].strip()[:40]!r})" for column in columns)
+    return f"row has a value under a column with no name in the header: {shown}; name the column or leave it empty"
+
+
+def _positional_rows(
+    reader: Iterator[list[str]],
+    feeder: _CsvFeeder,
+    stats: StreamStats,
+    max_records: int,
+    out_of_time: Callable[[], bool],
+) -> Iterator[RawRecord]:
+    """Rows of a header-less CSV, their columns named by position ("1", "2", ...)."""
+    positions: list[str] = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            start, raw = feeder.take()
+            if str(exc) == "unexpected end of data":
+                raise FileError(f"CSV record starting at line {start} has a quote that is never closed") from None
+            yield RawRecord(("line", start), None, raw, f"row {_csv_error(str(exc))}")
+            continue
+        start, raw = feeder.take()
+        if not row:
+            _blank_line(stats, max_records, out_of_time)
+            continue
+        while len(positions) < len(row):
+            positions.append(str(len(positions) + 1))
+        yield RawRecord(("line", start), [(n, v if v else None) for n, v in zip(positions, row, strict=False)], raw)
+
+
+def _check_header(names: list[str], dialect: CsvDialect = DEFAULT_DIALECT) -> None:
+    """Fail the file unless its header names the required columns once each; unnamed columns are allowed (Excel
+    exports end in empty ones): their cells must then be empty."""
+    named = [name for name in names if name]
+    duplicates = sorted({name for name in named if named.count(name) > 1})
     if duplicates:
         raise FileError(f"CSV header repeats column(s) {', '.join(duplicates)} (names are case-insensitive)")
-    missing = [name for name in _REQUIRED_COLUMNS if name not in names]
+    missing = [name for name in dialect.required_columns if name not in names]
     if missing:
-        raise FileError(f"CSV header is missing required column(s) {', '.join(missing)}; found {', '.join(names)}")
+        raise FileError(
+            f"CSV header is missing required column(s) {', '.join(missing)}; found {', '.join(names)}"
+            + _header_hint(names, dialect)
+        )
+
+
+_OTHER_SEPARATORS = (
+    (";", "semicolon", "';'"),
+    ("\t", "tab", "'\\t' (tab)"),
+    ("|", "pipe", "'|'"),
+    (",", "comma", "','"),
+)
+
+
+def _header_hint(names: list[str], dialect: CsvDialect) -> str:
+    """What the header looks like, when a wrong delimiter or encoding is the likely cause of missing columns."""
+    text = dialect.delimiter.join(names)
+    if "\x00" in text:
+        return (
+            ". The header contains NUL characters: the file looks UTF-16 encoded without a byte-order mark; save it "
+            "as UTF-8 (or as UTF-16 with a byte-order mark, and ask your operator for a shipper profile with "
+            "encoding utf-16)"
+        )
+    for separator, word, shown in _OTHER_SEPARATORS:
+        if separator != dialect.delimiter and text.count(separator) >= 2:
+            columns = [part.strip() for part in text.split(separator)]
+            seen = f". The header looks {word}-separated ({len(columns)} columns: {', '.join(columns[:8])}"
+            seen += f"{', ...' if len(columns) > 8 else ''})"
+            if dialect.delimiter == ",":
+                return (
+                    f"{seen}: save the file as comma-separated CSV, or ask your operator for a shipper profile with "
+                    f"csv.delimiter {shown}"
+                )
+            return (
+                f"{seen}: save the file as {dialect.delimiter!r}-separated CSV, or change the shipper profile's "
+                f"csv.delimiter to {shown}"
+            )
+    return ""
 
 
 # --- JSON documents ----------------------------------------------------------------------------------------------

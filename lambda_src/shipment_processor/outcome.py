@@ -85,6 +85,8 @@ def event_detail(item: Mapping[str, Any]) -> dict[str, Any]:
         "attempt": attempt,
         "invocations": int(item.get("invocations", 1)),
         "processing_duration_ms": int(item.get("processing_duration", 0)),
+        "profile": item.get("profile"),
+        "profile_version": item.get("profile_version"),
     }
 
 

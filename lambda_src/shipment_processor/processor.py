@@ -37,6 +37,7 @@ from .formats import OutOfTime, ResumePoint
 from .lifecycle import PROCESSING, SUPERSEDED, Claim, Ledger, Skip, Target
 from .logs import log
 from .pipeline import Accepted, FileError, ResultStream, StreamStats, describe_ref
+from .profile_store import ProfileStore, Resolved
 from .store import ObjectChangedError, ObjectMissingError, RejectsWriter, Store, TransientAWSError
 
 MAX_ERROR_SAMPLES = 20
@@ -112,6 +113,8 @@ class _Run:
     reasons: dict[str, int] | None = None  # rejections per kind of reason, for the "rejects by reason" log
     backlog: str | None = None  # the object holding writes not yet stored (see backlog.py)
     carried: str | None = None  # the backlog this invocation took over (deleted once no checkpoint names it)
+    profile: dict[str, Any] | None = None  # the shipper profile this attempt reads with, pinned for every segment
+    profile_fields: dict[str, str] | None = None  # profile name and version for the item (not checkpointed)
 
     @classmethod
     def restore(cls, checkpoint: Mapping[str, Any] | None, now: datetime) -> _Run:
@@ -128,6 +131,7 @@ class _Run:
             reasons=dict(checkpoint.get("reasons") or {}),
             backlog=checkpoint.get("backlog"),
             carried=checkpoint.get("carried"),
+            profile=checkpoint.get("profile"),
         )
 
     def saved(self) -> dict[str, Any]:
@@ -142,6 +146,7 @@ class _Run:
             "reasons": self.reasons or None,
             "backlog": self.backlog,
             "carried": self.carried,
+            "profile": self.profile,
         }
 
 
@@ -159,6 +164,11 @@ class FileProcessor:
         self.settings, self.store = settings, store
         self._clock, self._monotonic = clock, monotonic
         self.ledger = Ledger(store, clock=lambda: self._clock().timestamp())
+        self.profiles = (
+            ProfileStore(lambda: store.client("s3"), settings.profiles_bucket, settings.profiles_key)
+            if settings.profiles_key
+            else None
+        )
 
     # --- the three ways in ---------------------------------------------------------------------------------
 
@@ -234,6 +244,7 @@ class FileProcessor:
         item = claim.item
         closing = item.get("closing")
         run = _Run.restore(closing or claim.checkpoint, self._started(claim))
+        profile = self._profile(str(item.get("shipper", "unknown")), run)
         version_id = None if item.get("version_id") in (None, "null") else str(item["version_id"])
         source = self.store.object_source(str(item["bucket"]), claim.filename, version_id, item.get("etag"))
         stats = StreamStats()
@@ -259,7 +270,7 @@ class FileProcessor:
             )
             return self._end_chain(claim, run, ending, report=report, described=closing)
         try:
-            ending = self._read(claim, invocation, run, source=source, stats=stats, report=report)
+            ending = self._read(claim, invocation, run, source=source, stats=stats, report=report, profile=profile)
         finally:
             source.close()
         run.duration_ms += int((self._monotonic() - started) * 1000)
@@ -281,6 +292,7 @@ class FileProcessor:
         source: Any,
         stats: StreamStats,
         report: RejectsWriter,
+        profile: Resolved,
     ) -> Ending:
         """Read this segment's records into the events table and the report; say how the segment ends.
 
@@ -292,6 +304,8 @@ class FileProcessor:
             return Finished(
                 f"file is {file_size} bytes, larger than the {limits.max_object_bytes}-byte limit (MAX_OBJECT_BYTES)"
             )
+        if profile.error:
+            return Finished(profile.error)
         margin, remaining = self.settings.checkpoint_margin_ms, invocation.remaining_ms
 
         def out_of_time() -> bool:
@@ -312,6 +326,7 @@ class FileProcessor:
             resume=run.resume,
             records_before=run.accepted + run.rejected,
             out_of_time=out_of_time,
+            profile=profile.profile,
         )
         samples = run.samples = run.samples if run.samples is not None else []
         reasons = run.reasons = run.reasons if run.reasons is not None else {}
@@ -478,6 +493,7 @@ class FileProcessor:
                 "checkpoint": None,
                 "closing": None,
                 "handoff_token": None,
+                **(run.profile_fields or {}),
             }
         )
         final = {k: v for k, v in final.items() if v is not None}
@@ -490,6 +506,14 @@ class FileProcessor:
                 count=count)  # fmt: skip
         self.emit_outcome(claim.item)
         return _report(claim.item)
+
+    def _profile(self, shipper: str, run: _Run) -> Resolved:
+        """The shipper's profile for this attempt: the current one at its start, the pinned one after."""
+        if self.profiles is None:
+            return Resolved()
+        resolved = self.profiles.resolve(shipper, self.settings.limits, run.profile)
+        run.profile, run.profile_fields = resolved.pinned(), resolved.item_fields()
+        return resolved
 
     def _backlog(self, claim: Claim) -> Backlog:
         """Where this file's writes not yet stored are carried between invocations."""

@@ -25,6 +25,17 @@ data "aws_iam_policy_document" "permissions" {
     resources = ["${var.bucket_arn}/${var.incoming_prefix}*"]
   }
 
+  # The shipper profiles: one object, read with a conditional GET.
+  dynamic "statement" {
+    for_each = var.profiles_key == null ? [] : [var.profiles_key]
+
+    content {
+      sid       = "ReadShipperProfiles"
+      actions   = ["s3:GetObject"]
+      resources = ["${var.bucket_arn}/${statement.value}"]
+    }
+  }
+
   # Without s3:ListBucket S3 answers 403 for a key or version that no longer exists, and the handler's "object no
   # longer exists" path (404) never runs. The prefix condition keeps listing to incoming/.
   statement {

@@ -27,7 +27,7 @@ locals {
   package_exists = var.package_path != null && try(fileexists(var.package_path), false)
 
   # The handler contract: names and bounds are those of lambda_src/shipment_processor/config.py.
-  environment_variables = {
+  environment_variables = merge({
     METADATA_TABLE         = var.metadata_table_name
     EVENTS_TABLE           = var.events_table_name
     ENVIRONMENT            = var.environment
@@ -49,7 +49,10 @@ locals {
     # Lambda tells the function the time left, never its timeout: config.py checks the margin and claim
     # timeout against this at every cold start.
     FUNCTION_TIMEOUT_S = tostring(var.timeout_s)
-  }
+    }, var.profiles_key == null ? {} : {
+    PROFILES_BUCKET = var.bucket_id
+    PROFILES_KEY    = var.profiles_key
+  })
 
   # Under the JSON log format Lambda drops application lines below application_log_level, and it reads a line
   # without a "level" (the EMF metric documents) as INFO

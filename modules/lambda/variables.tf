@@ -195,6 +195,17 @@ variable "events_table_arn" {
   }
 }
 
+variable "profiles_key" {
+  description = "Key, in the files bucket, of the shipper profiles object (the s3 module's profiles_key); null: no shipper has a profile. Sets PROFILES_BUCKET and PROFILES_KEY, and lets the role read that one object."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.profiles_key == null || can(regex("^[A-Za-z0-9!_.*'()/-]+$", var.profiles_key))
+    error_message = "profiles_key must be an S3 key of safe characters (letters, digits, !_.*'()/-)."
+  }
+}
+
 variable "incoming_prefix" {
   description = "Key prefix whose new objects invoke the function (INCOMING_PREFIX); the role may read only below it."
   type        = string

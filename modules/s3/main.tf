@@ -24,6 +24,21 @@ locals {
   }
   shipper_principal_arns = toset(flatten(values(var.shipper_principals)))
   partial_reports_prefix = "${var.rejects_prefix}.partial/"
+
+  # Shipper profiles: one object outside every prefix the function is triggered by or writes. The settings, values
+  # and statuses below are those lambda_src/shipment_processor/profiles.py accepts; it checks the rest at load.
+  profiles_key       = "config/shipper-profiles.json"
+  profile_settings   = ["description", "encoding", "csv", "columns", "rename", "drop", "statuses", "timestamps", "required", "limits"]
+  profile_encodings  = ["utf-8", "windows-1252", "iso-8859-1", "utf-16"]
+  profile_delimiters = [",", ";", "\t", "|"]
+  profile_quotes     = ["\"", "'"]
+  status_separators  = "/[ _-]+/" # a status is matched like the function matches it: runs of these read as "_"
+  status_joiner      = "_"
+  zone_pattern       = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
+  default_zone       = "UTC"
+  nonexistent_rules  = ["reject", "shift_forward", "shift_backward"] # the first is the default
+  ambiguous_rules    = ["reject", "earlier", "later"]
+  statuses           = ["CREATED", "PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED", "DELAYED", "EXCEPTION", "RETURNED", "CANCELLED"]
 }
 
 resource "aws_s3_bucket" "this" {
@@ -78,4 +93,18 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
     # A bucket key cuts KMS requests (and cost) by orders of magnitude; it means nothing for SSE-S3.
     bucket_key_enabled = local.use_kms
   }
+}
+
+# The function reads this object with a short cache (a conditional GET at most every 30 s), so a changed profile
+# reaches the next files within a minute of terraform apply, with no redeploy of the function.
+resource "aws_s3_object" "shipper_profiles" {
+  bucket                 = aws_s3_bucket.this.id
+  key                    = local.profiles_key
+  content                = jsonencode({ format = 1, profiles = { for name, profile in var.shipper_profiles : name => jsondecode(profile) } })
+  content_type           = "application/json"
+  server_side_encryption = local.sse_algorithm
+  kms_key_id             = var.kms_key_arn
+  tags                   = var.tags
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this, aws_s3_bucket_policy.this]
 }

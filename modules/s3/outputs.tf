@@ -10,3 +10,8 @@ output "bucket_arn" {
   # Consumers of the ARN must still wait for the bucket to exist.
   depends_on = [aws_s3_bucket.this]
 }
+
+output "profiles_key" {
+  description = "Key of the S3 object holding the shipper profiles (the lambda module's profiles_key)."
+  value       = aws_s3_object.shipper_profiles.key
+}

@@ -66,6 +66,43 @@ variable "shipper_principals" {
   }
 }
 
+variable "shipper_profiles" {
+  description = "Map of shipper name to its profile: a JSON document (jsonencode({...}) or file(\"profiles/<shipper>.json\")) saying how the shipper's export maps onto the record contract (columns, status codes, timestamp formats and zone, CSV dialect, encoding, extra required fields, tighter limits; see docs/shipper-guide.md). A shipper without a profile sends the contract's own shape. Written to one S3 object the function reads within a minute of a change."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name in keys(var.shipper_profiles) : contains(keys(var.shipper_principals), name)])
+    error_message = "Each profile must belong to a shipper declared in shipper_principals. Unknown: ${jsonencode([for name in keys(var.shipper_profiles) : name if !contains(keys(var.shipper_principals), name)])}."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.shipper_profiles) : can(keys(jsondecode(p)))])
+    error_message = "Each profile must be a JSON object (use jsonencode({...}) or file(...)). Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(can(keys(jsondecode(p))))])}."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.shipper_profiles) : try(length(setsubtract(keys(jsondecode(p)), local.profile_settings)) == 0, true)])
+    error_message = "A profile may only use the settings ${join(", ", local.profile_settings)}. Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(try(length(setsubtract(keys(jsondecode(p)), local.profile_settings)) == 0, true))])}."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.shipper_profiles) : try(contains(local.profile_encodings, lower(try(jsondecode(p).encoding, local.profile_encodings[0]))) && contains(local.profile_delimiters, try(jsondecode(p).csv.delimiter, local.profile_delimiters[0])) && contains(local.profile_quotes, try(jsondecode(p).csv.quote, local.profile_quotes[0])), true)])
+    error_message = "A profile's encoding must be one of ${join(", ", local.profile_encodings)}; its csv.delimiter one of ',', ';', tab or '|'; its csv.quote a double or a single quote. Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(try(contains(local.profile_encodings, lower(try(jsondecode(p).encoding, local.profile_encodings[0]))) && contains(local.profile_delimiters, try(jsondecode(p).csv.delimiter, local.profile_delimiters[0])) && contains(local.profile_quotes, try(jsondecode(p).csv.quote, local.profile_quotes[0])), true))])}."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.shipper_profiles) : try(alltrue([for status in values(try(jsondecode(p).statuses.map, {})) : contains(local.statuses, upper(replace(trimspace(status), local.status_separators, local.status_joiner)))]), true)])
+    error_message = "A profile's statuses.map must map each code to one of ${join(", ", local.statuses)}. Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(try(alltrue([for status in values(try(jsondecode(p).statuses.map, {})) : contains(local.statuses, upper(replace(trimspace(status), local.status_separators, local.status_joiner)))]), true))])}."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.shipper_profiles) : try(contains(local.nonexistent_rules, try(jsondecode(p).timestamps.nonexistent, local.nonexistent_rules[0])) && contains(local.ambiguous_rules, try(jsondecode(p).timestamps.ambiguous, local.ambiguous_rules[0])) && can(regex(local.zone_pattern, try(jsondecode(p).timestamps.zone, local.default_zone))), true)])
+    error_message = "A profile's timestamps.nonexistent must be reject, shift_forward or shift_backward; timestamps.ambiguous reject, earlier or later; timestamps.zone an IANA name such as Europe/Berlin. Refused: ${jsonencode([for name, p in var.shipper_profiles : name if !(try(contains(local.nonexistent_rules, try(jsondecode(p).timestamps.nonexistent, local.nonexistent_rules[0])) && contains(local.ambiguous_rules, try(jsondecode(p).timestamps.ambiguous, local.ambiguous_rules[0])) && can(regex(local.zone_pattern, try(jsondecode(p).timestamps.zone, local.default_zone))), true))])}."
+  }
+}
+
 variable "incoming_prefix" {
   description = "Key prefix under which shippers upload files; each shipper gets <incoming_prefix><shipper>/."
   type        = string

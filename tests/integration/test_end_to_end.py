@@ -29,7 +29,7 @@ import boto3.s3.transfer
 import pytest
 
 from tests.integration.conftest import ENVIRONMENT, ROOT, Stack
-from tools.emulator import cli, journal, local_lambda, local_report, metric_math
+from tools.emulator import cli, journal, local_deploy, local_lambda, local_report, metric_math
 from tools.samples import sample_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
@@ -207,12 +207,16 @@ def test_metrics_reach_cloudwatch_under_the_alarms_dimensions(
     assert _metric_sum(stack, "RecordsRejected", dimensions) == sum(i["records_rejected"] for i in items)
 
 
-def test_the_failure_rate_alarm_sees_one_failed_file_in_seven(
+def test_the_failure_rate_alarm_sees_the_one_failed_sample_file(
     uploaded: dict[str, cli.UploadResult], stack: Stack
 ) -> None:
+    total = len(MANIFEST["files"])  # nine: one FAILED (the UTF-16 export)
+    failed = sum(f["expected"]["processing_status"] == "FAILED" for f in MANIFEST["files"])
     evaluation = metric_math.evaluate_alarm(stack.client("cloudwatch"), stack.outputs["failure_rate_alarm_name"])
-    assert evaluation.inputs == {"success": 6.0, "failure": 1.0, "dead": None}, "no event reached the failure queue"
-    assert evaluation.value == pytest.approx(100 / 7)
+    assert evaluation.inputs == {"success": float(total - failed), "failure": float(failed), "dead": None}, (
+        "no event reached the failure queue"
+    )
+    assert (failed, evaluation.value) == (1, pytest.approx(100 / total))
     assert evaluation.state == "ALARM"
 
 
@@ -686,3 +690,41 @@ def test_the_smoke_command_passes_every_check_on_a_fresh_deployment_and_leaves_n
     assert left["Items"] == []
     run_id = key.rsplit("smoke-", 1)[1].split(".", 1)[0]
     assert _stored(stack, [f"SMOKE-{run_id}-{n}" for n in range(1, 5)]) == []
+# ------------------------------------------------------------------------------------- shipper profiles
+
+
+PROFILED = [f for f in MANIFEST["files"] if (sample_data.PROFILES_DIR / f"{f['shipper']}.json").is_file()]
+
+
+def test_a_profile_changed_with_terraform_apply_reaches_the_next_file_without_a_redeploy(stack: Stack) -> None:
+    """Last in this module on purpose (make test runs it --dist loadfile, in file order): it leaves the German
+    profile changed, and the stack is destroyed after the module, so no second apply restores it."""
+    from shipment_processor.profiles import profile_version  # noqa: PLC0415 - lambda_src is on the test path
+
+    function = stack.client("lambda")
+    deployed = function.get_function_configuration(FunctionName=stack.outputs["function_name"])
+    profiles = sample_data.profiles()
+    first = {f["key"]: stack.uploader.upload(DATA / f["path"], f["key"], force=True) for f in PROFILED}
+    read_at = time.monotonic()
+    for entry in PROFILED:
+        item = first[entry["key"]].item
+        assert item is not None
+        assert {k: item[k] for k in entry["expected"]} == entry["expected"], entry["key"]
+        assert item["profile_version"] == profile_version(json.loads(profiles[entry["shipper"]]))
+
+    german = json.loads(profiles["kraus-logistik"])
+    german["statuses"]["map"]["verloren"] = "EXCEPTION"  # the rows the shipper calls lost are now stored
+    changed = {**profiles, "kraus-logistik": json.dumps(german)}
+    local_deploy.deploy(
+        stack.deployment.endpoint, stack.deployment.workdir.parent, package=stack.packages["real"],
+        environment=ENVIRONMENT, skip_lifecycle=True, extra_vars={"shipper_profiles": changed}, say=lambda _: None,
+    )  # fmt: skip
+    after = function.get_function_configuration(FunctionName=stack.outputs["function_name"])
+    assert (after["CodeSha256"], after["LastModified"]) == (deployed["CodeSha256"], deployed["LastModified"])
+    time.sleep(max(0.0, 31 - (time.monotonic() - read_at)))  # past the function's 30 s profile cache
+
+    entry = next(f for f in PROFILED if f["shipper"] == "kraus-logistik")
+    again = stack.uploader.upload(DATA / entry["path"], "incoming/kraus-logistik/after the change.csv")
+
+    assert again.item is not None and again.item["profile_version"] == profile_version(german)
+    assert (again.item["processing_status"], again.item["records_accepted"]) == ("SUCCESS", entry["records"])

@@ -77,3 +77,32 @@ def test_alarm_state_follows_threshold_and_missing_data() -> None:
         "a", None, 300, {}, {}, None, 5.0, "GreaterThanThreshold", "notBreaching", "OK"
     )
     assert missing.state == "OK"
+
+
+@pytest.mark.parametrize("shipper", ["kraus-logistik", "transwest-edi"])
+def test_profiled_samples_get_their_expected_outcome_through_their_profile(shipper: str) -> None:
+    from tools.ops import profile_check  # noqa: PLC0415 - puts lambda_src on the path
+
+    entry = next(f for f in sample_data.load_manifest()["files"] if f["shipper"] == shipper)
+    profile = profile_check.profile_from_file(sample_data.PROFILES_DIR / f"{shipper}.json", shipper)
+
+    report = profile_check.check(
+        sample_data.DEFAULT_OUT / entry["path"], shipper, profile, "sample", profile_check.Limits()
+    )
+
+    expected = entry["expected"]
+    assert (report.outcome, report.accepted) == (expected["processing_status"], expected["records_accepted"])
+    assert report.rejected == expected.get("records_rejected", 0)
+
+
+def test_the_local_deployment_declares_the_profiled_shippers() -> None:
+    declared = sample_data.local_shipper_vars()
+
+    assert (
+        sorted(declared["shipper_profiles"])
+        == sorted(declared["shipper_principals"])
+        == [
+            "kraus-logistik",
+            "transwest-edi",
+        ]
+    )

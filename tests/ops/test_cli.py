@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from shipment_processor.profiles import profile_version
 
 from tests.unit.support import BUCKET, NOW, Context, World, as_csv, record, records
 from tools.ops import cli
@@ -161,10 +162,13 @@ def test_reprocess_records_a_second_attempt(world: World, env: Environment, caps
 
 
 def test_every_option_has_help_text() -> None:
-    parser = cli.parser()
-    actions = list(parser._actions)
-    for sub in parser._subparsers._group_actions[0].choices.values():  # type: ignore[union-attr]
-        actions += sub._actions
+    parsers = [cli.parser()]
+    actions = []
+    while parsers:  # every command and sub-command (profile check)
+        parser = parsers.pop()
+        actions += parser._actions
+        if parser._subparsers is not None:
+            parsers += parser._subparsers._group_actions[0].choices.values()  # type: ignore[union-attr]
     assert all(action.help for action in actions if action.dest not in ("command",)), [
         a.dest for a in actions if not a.help]  # fmt: skip
 
@@ -249,3 +253,17 @@ def test_reprocess_restart_starts_a_stuck_version_again_and_records_why(world: W
     _, data = run(capsys, "file", "incoming/acme/stuck.csv", "--json")
     (earlier,) = json.loads(data)["item"]["previous_attempts"]
     assert earlier["processing_status"] == "PROCESSING" and "restarted" in earlier["ended"]
+def test_file_shows_the_shipper_profile_version_that_read_the_file(
+    world: World, env: Environment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = {"columns": {"shipment_id": "id"}}
+    world.s3.put_object(
+        Bucket=BUCKET, Key="config/p.json", Body=json.dumps({"format": 1, "profiles": {"acme": profile}})
+    )
+    world.env.update({"PROFILES_BUCKET": BUCKET, "PROFILES_KEY": "config/p.json"})
+    world.process("incoming/acme/day.csv", b"id,status,timestamp\nS-1,CREATED,2026-02-01T10:00:00Z\n")
+
+    code, text = run(capsys, "file", "incoming/acme/day.csv")
+
+    assert code == 0
+    assert f"  profile      acme {profile_version(profile)}" in text

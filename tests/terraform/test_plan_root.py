@@ -7,6 +7,7 @@ its module. The module files (test_plan_<module>.py) test each module's properti
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +20,16 @@ ENV = "qa7"
 SHIPPERS = {
     "acme-freight": ["arn:aws:iam::123456789012:role/acme-uploader"],
     "globex": ["arn:aws:iam::210987654321:root"],
+}
+PROFILES = {
+    "acme-freight": json.dumps(
+        {
+            "csv": {"delimiter": ";"},
+            "columns": {"shipment_id": "Sendung", "timestamp": ["Datum", "Zeit"]},
+            "statuses": {"map": {"zugestellt": "DELIVERED"}},
+            "timestamps": {"formats": ["%d.%m.%Y %H:%M"], "zone": "Europe/Berlin"},
+        }
+    )
 }
 BUCKET = f"shipment-files-{ACCOUNT_ID}-{REGION}-{ENV}"
 BUCKET_ARN = f"arn:aws:s3:::{BUCKET}"
@@ -38,6 +49,7 @@ NAME_ATTRIBUTE = {
     "aws_kms_alias": "name",
 }
 UNNAMED_TYPES = {
+    "aws_s3_object",  # the shipper profiles, config/shipper-profiles.json
     "aws_s3_bucket_ownership_controls",
     "aws_s3_bucket_public_access_block",
     "aws_s3_bucket_versioning",
@@ -90,8 +102,13 @@ def root(workdir) -> Workdir:
 
 @pytest.fixture(scope="module")
 def plan(root: Workdir) -> Plan:
-    """Defaults everywhere but the environment, two shippers and one alarm subscriber."""
-    return root.plan(environment=ENV, shipper_principals=SHIPPERS, alarm_email_addresses=["ops@example.com"])
+    """Defaults everywhere but the environment, two shippers (one with a profile) and one alarm subscriber."""
+    return root.plan(
+        environment=ENV,
+        shipper_principals=SHIPPERS,
+        shipper_profiles=PROFILES,
+        alarm_email_addresses=["ops@example.com"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +235,7 @@ def test_the_role_may_touch_only_the_planned_bucket_tables_log_group_and_queue(p
         f"{BUCKET_ARN}/incoming/*",
         f"{BUCKET_ARN}/rejected/*",
         f"{BUCKET_ARN}/rejected/.partial/*",
+        f"{BUCKET_ARN}/config/shipper-profiles.json",
         plan.outputs["metadata_table_arn"],
         plan.outputs["events_table_arn"],
         f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{plan.outputs['log_group_name']}:*",
@@ -264,6 +282,18 @@ def test_alarms_watch_what_the_lambda_module_created_and_notify_the_topic(plan: 
     }
     for alarm in alarms.values():
         assert alarm["alarm_actions"] == alarm["ok_actions"] == [plan.outputs["alarm_topic_arn"]]
+
+
+def test_shipper_profiles_are_written_where_the_function_reads_them(plan: Plan) -> None:
+    profiles = plan.one("aws_s3_object")
+    variables = plan.one("aws_lambda_function")["environment"][0]["variables"]
+
+    assert profiles["key"] == "config/shipper-profiles.json"  # in the bucket, whose id is known after apply
+    assert json.loads(profiles["content"]) == {
+        "format": 1,
+        "profiles": {name: json.loads(text) for name, text in PROFILES.items()},
+    }
+    assert (variables["PROFILES_BUCKET"], variables["PROFILES_KEY"]) == (BUCKET, "config/shipper-profiles.json")
 
 
 def test_each_shipper_may_upload_only_below_its_own_prefix(plan: Plan) -> None:

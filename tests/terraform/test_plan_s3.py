@@ -47,7 +47,11 @@ def test_the_bucket_name_is_unique_per_account_region_and_environment(plan: Plan
 
     assert bucket["bucket"] == BUCKET
     assert bucket["force_destroy"] is False
-    assert plan.outputs == {"bucket_id": BUCKET, "bucket_arn": BUCKET_ARN}
+    assert plan.outputs == {
+        "bucket_id": BUCKET,
+        "bucket_arn": BUCKET_ARN,
+        "profiles_key": "config/shipper-profiles.json",
+    }
 
 
 def test_versioning_is_enabled(plan: Plan) -> None:

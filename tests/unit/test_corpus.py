@@ -97,11 +97,28 @@ CORPUS = [
         "CSV header repeats column(s) status (names are case-insensitive)",
     ),
     Case(
-        "CSV header with an unnamed column",
-        "noname.csv",
-        b"shipment_id,status,,timestamp\nSHP-1,CREATED,x,2026-03-01T10:00:00Z\n",
+        "Excel export: unnamed trailing columns, one row with a value under them",
+        "excel.csv",
+        (HEADER.strip() + ",,\n" + ROW.strip() + ",,\n" + ROW2.strip() + ",,late\n").encode(),
+        "PARTIAL",
+        "row has a value under a column with no name in the header: column 6 ('late')",
+        accepted=1,
+        rejected=1,
+    ),
+    Case(
+        "semicolon-separated CSV",
+        "semi.csv",
+        b"Sendungsnummer;Status;Datum;Ort\nKR-1;zugestellt;03.06.2025 14:30;Berlin\n",
         "FAILED",
-        "CSV header column 3 has no name",
+        "The header looks semicolon-separated (4 columns: sendungsnummer, status, datum, ort): save the file as "
+        "comma-separated CSV, or ask your operator for a shipper profile with csv.delimiter ';'",
+    ),
+    Case(
+        "tab-separated CSV",
+        "tabs.csv",
+        (HEADER + ROW).replace(",", "\t").encode(),
+        "FAILED",
+        "The header looks tab-separated (4 columns: shipment_id, status, timestamp, carrier)",
     ),
     Case(
         "CSV with bare CR line endings",
@@ -253,7 +270,9 @@ CORPUS = [
         "latin1.csv",
         (HEADER + "SHP-1,CREATED,2026-03-01T10:00:00Z,Zürich\n").encode("latin-1"),
         "FAILED",
-        "line 2 is not valid UTF-8 (byte 0xfc at byte 37 of the line); save the file as UTF-8",
+        "line 2 is not valid UTF-8 (byte 0xfc at byte 37 of the line); save the file as UTF-8. The file looks "
+        "Windows-1252 or ISO-8859-1 encoded (byte 0xfc would be 'ü' there): save it as UTF-8, or ask your operator "
+        "for a shipper profile with encoding windows-1252",
     ),
     Case(
         "invalid UTF-8 inside a JSON array",
@@ -267,7 +286,8 @@ CORPUS = [
         "utf16.csv",
         (HEADER + ROW).encode("utf-16"),
         "FAILED",
-        "file is UTF-16 encoded (it starts with a UTF-16 byte-order mark); save it as UTF-8",
+        "file is UTF-16 encoded (it starts with a UTF-16 byte-order mark); save it as UTF-8, or ask your operator "
+        "for a shipper profile with encoding utf-16",
     ),
     Case(
         "binary file named .csv",

@@ -175,3 +175,26 @@ def test_stored_update_carries_its_source_file_version_and_position(world: World
     assert event["record_ref"] == "line 1"
     assert event["event_key"] == f"{event['timestamp'][:-1]}.000000000Z#{event['status']}"
     assert event["timestamp"] < NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- header hints and unnamed columns (no shipper profile) -----------------------------------------------------
+
+
+def test_utf16_without_a_byte_order_mark_gets_a_hint_in_the_header_error(world: World) -> None:
+    data = as_csv(records(1)).decode().encode("utf-16-le")
+
+    result = world.process("incoming/acme/no-bom.csv", data)
+
+    assert result.status == "FAILED"
+    assert (
+        "The header contains NUL characters: the file looks UTF-16 encoded without a byte-order mark"
+        in (result.item["error_message"])
+    )
+
+
+def test_a_byte_that_is_no_letter_in_windows_1252_gets_no_encoding_hint(world: World) -> None:
+    data = as_csv(records(1)) + b"SHP-9,CREATED,2026-03-01T10:00:00Z,\x81\n"
+
+    result = world.process("incoming/acme/odd.csv", data)
+
+    assert result.item["error_message"].endswith("save the file as UTF-8")

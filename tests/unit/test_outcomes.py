@@ -68,6 +68,8 @@ def test_each_finished_file_puts_one_event_on_the_default_bus(world: World) -> N
         "attempt": 1,
         "invocations": 1,
         "processing_duration_ms": result.item["processing_duration"],
+        "profile": None,
+        "profile_version": None,
     }
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tools.emulator import local_aws, local_lambda
+from tools.samples import sample_data
 from tools.terraform import tfwork
 
 ROOT = tfwork.ROOT
@@ -180,6 +181,7 @@ def deploy(
         "environment": environment,
         "package_path": str(package.resolve()),
         "force_destroy": True,
+        **sample_data.local_shipper_vars(),  # the demo's profiled shippers
         **(extra_vars or {}),
     }
     overrides = {**LOCAL_OVERRIDES, **(SKIP_LIFECYCLE_OVERRIDE if skip_lifecycle else {})}

@@ -9,6 +9,8 @@
     shipment-ops --env prod alarms
     shipment-ops --local logs --since 30m --filter '"file processed"'
     shipment-ops --outputs prod-outputs.json --region eu-west-1 smoke
+    shipment-ops --local profile check --shipper kraus-logistik sample.csv
+    shipment-ops profile check --shipper kraus-logistik --profile-file kraus.json sample.csv
 
 Every command takes ``--json`` for scripts. ``python -m tools.ops`` is the same program.
 """
@@ -25,7 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tools.emulator import endpoint as local
-from tools.ops import actions, queries, render, smoke
+from tools.ops import actions, profile_check, queries, render, smoke
 from tools.ops.environment import Environment, resolve
 from tools.ops.progress import Progress
 
@@ -88,6 +90,8 @@ def cmd_file(env: Environment, args: argparse.Namespace) -> int:
         f"  duration     {render.seconds(item.get('processing_duration'))}, "
         f"processed at {item.get('processed_at', '-')}",
     ]
+    if item.get("profile"):
+        lines.append(f"  profile      {item['profile']} {item.get('profile_version', '')}")
     if item.get("last_interruption"):
         lines.append(f"  interrupted  {item['last_interruption']}")
     for sample in item.get("error_samples") or []:
@@ -187,6 +191,19 @@ def cmd_smoke(env: Environment, args: argparse.Namespace) -> int:
     else:
         print(f"smoke test {'FAILED: ' + ', '.join(failed) if failed else 'passed'} ({len(checks)} checks)")
     return 1 if failed else 0
+def cmd_profile_check(env: Environment | None, args: argparse.Namespace) -> int:
+    if args.profile_file is not None:
+        profile = profile_check.profile_from_file(args.profile_file, args.shipper)
+        source, limits = str(args.profile_file), profile_check.Limits()
+        if env is not None:
+            _, _, limits = profile_check.deployed_profile(env, args.shipper)
+    elif env is None:
+        raise ValueError("say which environment (--local, --outputs or --env), or give --profile-file")
+    else:
+        profile, source, limits = profile_check.deployed_profile(env, args.shipper)
+    report = profile_check.check(args.file, args.shipper, profile, source, limits)
+    _emit(args, report.as_dict(), report.text())
+    return 0 if report.outcome == "SUCCESS" else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -269,12 +286,33 @@ def parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--timeout", type=float, default=300, help="seconds to wait for processing and metrics (300)")
     check.set_defaults(func=cmd_smoke)
+    profile = commands.add_parser("profile", help="shipper profiles", description="shipper profiles")
+    profile_commands = profile.add_subparsers(
+        dest="profile_command", required=True, metavar="COMMAND", help="check: try a sample on a profile"
+    )
+    check_help = (
+        "run a sample file through the real parse, map and validate pipeline with a shipper's profile; write "
+        "nothing, print what would be stored and rejected"
+    )
+    check = profile_commands.add_parser("check", help=check_help, description=check_help)
+    check.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
+    check.add_argument("--shipper", required=True, help="the shipper (the folder after incoming/)")
+    check.add_argument(
+        "--profile-file",
+        type=Path,
+        metavar="F",
+        help="a profile document (JSON) not yet deployed; without an environment the default limits apply",
+    )
+    check.add_argument("file", type=Path, help="the sample file, as the shipper would upload it")
+    check.set_defaults(func=cmd_profile_check, env_optional=True)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if getattr(args, "env_optional", False) and not (args.local or args.outputs or args.env):
+            return int(args.func(None, args))
         env = resolve(
             use_local=args.local,
             state_dir=args.state_dir,

@@ -3,8 +3,11 @@
 Four shippers, each with its own id scheme, carriers, locations and UTC offset, upload a day or two of status
 updates: a clean CSV (quoted locations with commas), a clean NDJSON, a JSON array with sloppy-but-valid field
 names and statuses, a gzip CSV, a CSV with a few bad records of every kind, a single JSON object, and a
-UTF-16 export that fails as a whole. `manifest.json` lists every file with the S3 key it is uploaded under
-and the outcome the record contract (docs/design.md) prescribes, plus three shipments followed across files.
+UTF-16 export that fails as a whole. Two more shippers send their own export shape, read through their shipper
+profiles (`examples/profiles/<shipper>.json`): a German carrier's semicolon-separated Windows-1252 file with
+German status words and Berlin local times, and an EDI 214-style feed with AT7 codes and Unix epoch times.
+`manifest.json` lists every file with the S3 key it is uploaded under and the outcome the record contract
+(docs/design.md) prescribes, plus three shipments followed across files.
 
 The same seed always writes byte-identical files (fixed gzip header, sorted JSON keys, no wall-clock input),
 so the files are committed and `--check` tells whether they are current.
@@ -26,9 +29,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "examples" / "shipment-files"
+PROFILES_DIR = ROOT / "examples" / "profiles"
+# The local account's root stands in for the profiled shippers' upload roles (the local AWS has no other accounts).
+LOCAL_PRINCIPAL = "arn:aws:iam::123456789012:root"
 SEED = 20250602
 START = dt.datetime(2025, 6, 2, 6, 0, tzinfo=dt.UTC)  # in the past, so no update is "in the future"
 STATUS_FLOW = ["CREATED", "PICKED_UP", "IN_TRANSIT", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"]
@@ -372,12 +379,122 @@ def generate(seed: int = SEED) -> tuple[list[SampleFile], dict[str, Any]]:
         )
     )
 
+    files += profiled_files(seed)
+
     latest = {}
     for sid in featured:
         updates = [r for r in accepted if r["shipment_id"] == sid]
         newest = max(updates, key=lambda r: dt.datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")))
         latest[sid] = {"status": newest["status"], "timestamp": newest["timestamp"], "updates": len(updates)}
     return files, {"seed": seed, "featured_shipments": latest}
+
+
+# ------------------------------------------------------------------------------------------------ profiled shippers
+
+KRAUS = Shipper(
+    "kraus-logistik",
+    lambda rng: f"KR{rng.randrange(10**9, 10**10)}",
+    ("DHL", "Hermes", "GLS"),
+    ("München", "Köln", "Nürnberg", "Düsseldorf", "Frankfurt am Main", "Würzburg"),
+    2,
+)
+TRANSWEST = Shipper(
+    "transwest-edi",
+    lambda rng: f"TW{rng.randrange(10**7, 10**8)}",
+    ("TWX",),
+    ("Reno NV", "Sacramento CA", "Salt Lake City UT", "Boise ID", "Fresno CA"),
+    -7,
+)
+GERMAN_STATUS = {
+    "CREATED": "angelegt",
+    "PICKED_UP": "abgeholt",
+    "IN_TRANSIT": "unterwegs",
+    "OUT_FOR_DELIVERY": "in Zustellung",
+    "DELIVERED": "zugestellt",
+    "DELAYED": "verzögert",
+    "EXCEPTION": "Störung",
+}
+AT7_STATUS = {
+    "CREATED": "XB",
+    "PICKED_UP": "AF",
+    "IN_TRANSIT": "X6",
+    "OUT_FOR_DELIVERY": "X1",
+    "DELIVERED": "D1",
+    "DELAYED": "SD",
+    "EXCEPTION": "A9",
+}
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def profiled_files(seed: int = SEED) -> list[SampleFile]:
+    """The two profiled shippers' files; their own random stream, so the other files do not change."""
+    rng = random.Random(seed + 1)
+    kraus, transwest = Fleet(rng, KRAUS, 90), Fleet(rng, TRANSWEST, 80)
+    german = kraus.updates(160)
+    lost = set(rng.sample(range(len(german)), 4))  # a word the profile does not map: those rows are rejected
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(
+        ["Sendungsnummer", "Status", "Datum", "Zeit", "Ort", "Dienstleister", "Bemerkung", "Sachbearbeiter"]
+    )
+    for number, update in enumerate(german):
+        local = dt.datetime.fromisoformat(update["timestamp"]).astimezone(BERLIN)
+        status = "verloren" if number in lost else GERMAN_STATUS[update["status"]]
+        note = "Nachbar; Haus 2" if rng.random() < 0.1 else ""
+        writer.writerow(
+            [
+                update["shipment_id"],
+                status,
+                f"{local:%d.%m.%Y}",
+                f"{local:%H:%M}",
+                update["location"],
+                update["carrier"],
+                note,
+                rng.choice(["mk", "jb", "lw"]),
+            ]
+        )
+    edi = transwest.updates(200)
+    lines = [
+        f"{u['shipment_id']}|{AT7_STATUS[u['status']]}|{int(dt.datetime.fromisoformat(u['timestamp']).timestamp())}"
+        f"|{u['location']}|{u['carrier']}"
+        for u in edi
+    ]
+    return [
+        SampleFile(
+            "kraus-logistik/Sendungen 2025-06-03.csv",
+            KRAUS.name,
+            "German carrier export read through its profile: ';', Windows-1252, German status words, Berlin time; "
+            f"{len(lost)} rows say 'verloren', which the profile does not map",
+            "csv",
+            len(german),
+            {
+                "processing_status": "PARTIAL",
+                "records_accepted": len(german) - len(lost),
+                "records_rejected": len(lost),
+            },
+            buffer.getvalue().encode("cp1252"),
+        ),
+        SampleFile(
+            "transwest-edi/AT7 2025-06-03.txt",
+            TRANSWEST.name,
+            "EDI 214-style feed read through its profile: AT7 codes, Unix epoch seconds, '|', no header row",
+            "csv",
+            len(edi),
+            _success(len(edi)),
+            ("\n".join(lines) + "\n").encode("ascii"),
+        ),
+    ]
+
+
+def profiles() -> dict[str, str]:
+    """The profiled shippers' profile documents, as Terraform's shipper_profiles takes them."""
+    return {path.stem: path.read_text() for path in sorted(PROFILES_DIR.glob("*.json"))}
+
+
+def local_shipper_vars() -> dict[str, Any]:
+    """Terraform variables that declare the profiled shippers on the local AWS (principals and profiles)."""
+    found = profiles()
+    return {"shipper_principals": {name: [LOCAL_PRINCIPAL] for name in found}, "shipper_profiles": found}
 
 
 def write(out: Path = DEFAULT_OUT, seed: int = SEED) -> list[Path]:

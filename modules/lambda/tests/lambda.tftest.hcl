@@ -218,3 +218,20 @@ run "an_s3_package_needs_its_object_version" {
 
   expect_failures = [var.package_s3]
 }
+
+run "a_profiles_key_is_passed_to_the_handler_and_is_the_one_object_it_may_read_there" {
+  command = plan
+
+  variables {
+    profiles_key = "config/shipper-profiles.json"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["PROFILES_BUCKET"] == "shipment-files-123456789012-eu-west-1-qa7" && aws_lambda_function.this.environment[0].variables["PROFILES_KEY"] == "config/shipper-profiles.json"
+    error_message = "PROFILES_BUCKET and PROFILES_KEY name the profiles object"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.permissions.statement : s.resources if s.sid == "ReadShipperProfiles"]) == toset(["arn:aws:s3:::shipment-files-123456789012-eu-west-1-qa7/config/shipper-profiles.json"])
+    error_message = "the role reads the profiles object and nothing else outside its prefixes"
+  }
+}

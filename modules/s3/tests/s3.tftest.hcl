@@ -140,3 +140,101 @@ run "a_name_prefix_renames_the_bucket" {
     error_message = "the prefix replaces shipment in the bucket name"
   }
 }
+
+run "profiles_are_rendered_into_one_object_outside_every_prefix" {
+  command = plan
+
+  variables {
+    shipper_profiles = {
+      acme-freight = jsonencode({
+        encoding   = "windows-1252"
+        csv        = { delimiter = ";" }
+        columns    = { shipment_id = "Sendungsnummer", status = "Status", timestamp = ["Datum", "Zeit"] }
+        statuses   = { map = { zugestellt = "DELIVERED", "in Zustellung" = "out for delivery" } }
+        timestamps = { formats = ["%d.%m.%Y %H:%M"], zone = "Europe/Berlin", ambiguous = "earlier" }
+      })
+    }
+  }
+
+  assert {
+    condition     = aws_s3_object.shipper_profiles.key == "config/shipper-profiles.json" && output.profiles_key == "config/shipper-profiles.json"
+    error_message = "profiles object key"
+  }
+  assert {
+    condition     = jsondecode(aws_s3_object.shipper_profiles.content).format == 1 && jsondecode(aws_s3_object.shipper_profiles.content).profiles["acme-freight"].csv.delimiter == ";"
+    error_message = "the object holds every shipper's profile under profiles"
+  }
+  assert {
+    condition     = aws_s3_object.shipper_profiles.server_side_encryption == "AES256"
+    error_message = "the object asks for the bucket's own encryption (the bucket policy refuses any other)"
+  }
+}
+
+run "no_profiles_is_an_empty_profiles_object" {
+  command = plan
+
+  assert {
+    condition     = aws_s3_object.shipper_profiles.content == jsonencode({ format = 1, profiles = {} })
+    error_message = "an empty map renders an empty profiles object"
+  }
+}
+
+run "a_profile_for_an_undeclared_shipper_is_refused" {
+  command = plan
+
+  variables {
+    shipper_profiles = { globex = "{}" }
+  }
+
+  expect_failures = [var.shipper_profiles]
+}
+
+run "a_profile_that_is_not_a_json_object_is_refused" {
+  command = plan
+
+  variables {
+    shipper_profiles = { acme-freight = "encoding: utf-16" }
+  }
+
+  expect_failures = [var.shipper_profiles]
+}
+
+run "a_profile_with_an_unknown_setting_is_refused" {
+  command = plan
+
+  variables {
+    shipper_profiles = { acme-freight = jsonencode({ colums = {} }) }
+  }
+
+  expect_failures = [var.shipper_profiles]
+}
+
+run "a_profile_with_an_unsupported_encoding_or_delimiter_is_refused" {
+  command = plan
+
+  variables {
+    shipper_profiles = { acme-freight = jsonencode({ encoding = "ebcdic", csv = { delimiter = ":" } }) }
+  }
+
+  expect_failures = [var.shipper_profiles]
+}
+
+run "a_profile_mapping_a_code_to_no_contract_status_is_refused" {
+  command = plan
+
+  variables {
+    shipper_profiles = { acme-freight = jsonencode({ statuses = { map = { AF = "DEPARTED" } } }) }
+  }
+
+  expect_failures = [var.shipper_profiles]
+}
+
+run "a_profile_that_guesses_at_dst_changes_is_refused" {
+  command = plan
+
+  variables {
+    shipper_profiles = { acme-freight = jsonencode({ timestamps = { zone = "Europe/Berlin", nonexistent = "guess" } }) }
+  }
+
+  expect_failures = [var.shipper_profiles]
+}
