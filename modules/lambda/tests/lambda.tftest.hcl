@@ -77,9 +77,9 @@ run "the_role_grants_one_statement_per_concern" {
 
   assert {
     condition = toset([for s in data.aws_iam_policy_document.permissions.statement : s.sid]) == toset([
-      "ReadIncomingObjects", "ListIncomingKeys", "WriteRejectsReports", "CarryPartialReports", "ClaimAndRecordFiles",
-      "StoreShipmentEvents", "WriteOwnLogs", "SendToFailureQueue", "ContinueInNewInvocation",
-      "PublishOutcomeEvents",
+      "ReadIncomingObjects", "ListIncomingKeys", "WriteRejectsReports", "RecogniseFinishedRejectsReports",
+      "CarryPartialReports", "ClaimAndRecordFiles", "StoreShipmentEvents", "WriteOwnLogs", "SendToFailureQueue",
+      "ContinueInNewInvocation", "PublishOutcomeEvents",
     ])
     error_message = "role statements"
   }
@@ -90,6 +90,10 @@ run "the_role_grants_one_statement_per_concern" {
   assert {
     condition     = one([for s in data.aws_iam_policy_document.permissions.statement : s.resources if s.sid == "CarryPartialReports"]) == toset(["arn:aws:s3:::shipment-files-123456789012-eu-west-1-qa7/rejected/.partial/*"])
     error_message = "temporary report parts only"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.permissions.statement : s.actions if s.sid == "RecogniseFinishedRejectsReports"]) == toset(["s3:GetObject"]) && one([for s in data.aws_iam_policy_document.permissions.statement : s.resources if s.sid == "RecogniseFinishedRejectsReports"]) == toset(["arn:aws:s3:::shipment-files-123456789012-eu-west-1-qa7/rejected/*"])
+    error_message = "a retry may look at (HeadObject) the rejects reports, and only those"
   }
   assert {
     condition     = aws_lambda_function_recursion_config.this.recursive_loop == "Allow"
