@@ -829,58 +829,36 @@ def _csv_rows(
     *,
     out_of_time: Callable[[], bool],
 ) -> Iterator[RawRecord]:
-    if names is None:
-        yield from _positional_rows(reader, feeder, stats, max_records, out_of_time)
-        return
-    width = len(names)
-    unnamed = [position for position, name in enumerate(names) if not name]
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            start, raw = feeder.take()
-            if str(exc) == "unexpected end of data":
-                raise FileError(f"CSV record starting at line {start} has a quote that is never closed") from None
-            yield RawRecord(("line", start), None, raw, f"row {_csv_error(str(exc))}")
-            continue
-        start, raw = feeder.take()
-        if not row:
-            _blank_line(stats, max_records, out_of_time)
-            continue
-        if len(row) != width:
-            yield RawRecord(
-                ("line", start),
-                None,
-                raw,
-                f"row has {len(row)} fields but the header has {width} ({', '.join(names)})",
-            )
-            continue
-        if unnamed:
-            filled = [position + 1 for position in unnamed if row[position].strip()]
-            if filled:
-                yield RawRecord(("line", start), None, raw, _unnamed_values(filled, row))
-                continue
-            yield RawRecord(("line", start), [(n, v if v else None) for n, v in zip(names, row, strict=True) if n], raw)
-            continue
-        yield RawRecord(("line", start), [(n, v if v else None) for n, v in zip(names, row, strict=True)], raw)
+    """The records of a CSV's rows: named by the header, or by position ("1", "2", ...) when it has none."""
+    positions: list[str] = []
+    width = len(names) if names is not None else 0
+    unnamed = [position for position, name in enumerate(names or []) if not name]
+    for start, raw, row in _parsed_rows(reader, feeder, stats, max_records, out_of_time):
+        if isinstance(row, str):
+            yield RawRecord(("line", start), None, raw, row)
+        elif names is None:
+            while len(positions) < len(row):
+                positions.append(str(len(positions) + 1))
+            yield RawRecord(("line", start), [(n, v if v else None) for n, v in zip(positions, row, strict=False)], raw)
+        elif len(row) != width:
+            reason = f"row has {len(row)} fields but the header has {width} ({', '.join(names)})"
+            yield RawRecord(("line", start), None, raw, reason)
+        elif unnamed and (filled := [position + 1 for position in unnamed if row[position].strip()]):
+            yield RawRecord(("line", start), None, raw, _unnamed_values(filled, row))
+        else:
+            fields = [(n, v if v else None) for n, v in zip(names, row, strict=True) if n]  # unnamed: empty here
+            yield RawRecord(("line", start), fields, raw)
 
 
-def _unnamed_values(columns: list[int], row: list[str]) -> str:
-    shown = ", ".join(f"column {column} ({row[column - 1].strip()[:40]!r})" for column in columns)
-    return f"row has a value under a column with no name in the header: {shown}; name the column or leave it empty"
-
-
-def _positional_rows(
+def _parsed_rows(
     reader: Iterator[list[str]],
     feeder: _CsvFeeder,
     stats: StreamStats,
     max_records: int,
     out_of_time: Callable[[], bool],
-) -> Iterator[RawRecord]:
-    """Rows of a header-less CSV, their columns named by position ("1", "2", ...)."""
-    positions: list[str] = []
+) -> Iterator[tuple[int, str, list[str] | str]]:
+    """Each non-blank row as (its first line, its raw text, its fields), or with the reason it is not valid CSV in
+    place of the fields; a quote never closed fails the file."""
     while True:
         try:
             row = next(reader)
@@ -890,15 +868,18 @@ def _positional_rows(
             start, raw = feeder.take()
             if str(exc) == "unexpected end of data":
                 raise FileError(f"CSV record starting at line {start} has a quote that is never closed") from None
-            yield RawRecord(("line", start), None, raw, f"row {_csv_error(str(exc))}")
+            yield start, raw, f"row {_csv_error(str(exc))}"
             continue
         start, raw = feeder.take()
         if not row:
             _blank_line(stats, max_records, out_of_time)
             continue
-        while len(positions) < len(row):
-            positions.append(str(len(positions) + 1))
-        yield RawRecord(("line", start), [(n, v if v else None) for n, v in zip(positions, row, strict=False)], raw)
+        yield start, raw, row
+
+
+def _unnamed_values(columns: list[int], row: list[str]) -> str:
+    shown = ", ".join(f"column {column} ({row[column - 1].strip()[:40]!r})" for column in columns)
+    return f"row has a value under a column with no name in the header: {shown}; name the column or leave it empty"
 
 
 def _check_header(names: list[str], dialect: CsvDialect = DEFAULT_DIALECT) -> None:
