@@ -149,6 +149,7 @@ def test_the_role_grants_exactly_what_the_handler_does_on_exactly_its_resources(
         "ReadIncomingObjects": ({"s3:GetObject", "s3:GetObjectVersion"}, {f"{BUCKET_ARN}/incoming/*"}),
         "ListIncomingKeys": ({"s3:ListBucket"}, {BUCKET_ARN}),
         "WriteRejectsReports": ({"s3:PutObject", "s3:AbortMultipartUpload"}, {f"{BUCKET_ARN}/rejected/*"}),
+        "RecogniseFinishedRejectsReports": ({"s3:GetObject"}, {f"{BUCKET_ARN}/rejected/*"}),
         "CarryPartialReports": ({"s3:GetObject", "s3:DeleteObject"}, {f"{BUCKET_ARN}/rejected/.partial/*"}),
         "ClaimAndRecordFiles": (
             {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
