@@ -5,7 +5,7 @@ and requests for nothing, and an exponential backoff per batch ignores the time 
 writers therefore pace every batch through one :class:`Pacer` per table and process: unlimited until DynamoDB
 first throttles, then additive increase while writes succeed and multiplicative decrease on each new throttle
 (the rate a throttled table serves is found in a few round trips and tracked as it grows). No pause or request
-goes past the writers' deadline: what is not stored by then is left for the next invocation (see backlog.py).
+goes past the writers' deadline: what is not stored by then is left for the next invocation (see aws/backlog.py).
 """
 
 from __future__ import annotations

@@ -31,14 +31,17 @@ from logging import INFO, WARNING
 from typing import Any
 
 from . import bounds, metrics, outcome, pacing
-from .backlog import Backlog
+from .aws.backlog import Backlog
+from .aws.clients import TransientAWSError
+from .aws.profile_store import ProfileStore, Resolved
+from .aws.rejects import RejectsWriter
+from .aws.s3_source import ObjectChangedError, ObjectMissingError
 from .config import Settings
 from .formats import OutOfTime, ResumePoint
 from .lifecycle import PROCESSING, SUPERSEDED, Claim, Ledger, Skip, Target
 from .logs import log
 from .pipeline import Accepted, FileError, ResultStream, StreamStats, describe_ref
-from .profile_store import ProfileStore, Resolved
-from .store import ObjectChangedError, ObjectMissingError, RejectsWriter, Store, TransientAWSError
+from .store import Store
 
 MAX_ERROR_SAMPLES = 20
 CLAIM_GRACE_S = 5  # clock skew allowance on top of the claimer's own deadline
@@ -111,7 +114,7 @@ class _Run:
     resume: ResumePoint | None = None
     report: dict[str, Any] | None = None
     reasons: dict[str, int] | None = None  # rejections per kind of reason, for the "rejects by reason" log
-    backlog: str | None = None  # the object holding writes not yet stored (see backlog.py)
+    backlog: str | None = None  # the object holding writes not yet stored (see aws/backlog.py)
     carried: str | None = None  # the backlog this invocation took over (deleted once no checkpoint names it)
     profile: dict[str, Any] | None = None  # the shipper profile this attempt reads with, pinned for every segment
     profile_fields: dict[str, str] | None = None  # profile name and version for the item (not checkpointed)

@@ -690,6 +690,8 @@ def test_the_smoke_command_passes_every_check_on_a_fresh_deployment_and_leaves_n
     assert left["Items"] == []
     run_id = key.rsplit("smoke-", 1)[1].split(".", 1)[0]
     assert _stored(stack, [f"SMOKE-{run_id}-{n}" for n in range(1, 5)]) == []
+
+
 # ------------------------------------------------------------------------------------- shipper profiles
 
 

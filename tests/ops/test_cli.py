@@ -253,6 +253,8 @@ def test_reprocess_restart_starts_a_stuck_version_again_and_records_why(world: W
     _, data = run(capsys, "file", "incoming/acme/stuck.csv", "--json")
     (earlier,) = json.loads(data)["item"]["previous_attempts"]
     assert earlier["processing_status"] == "PROCESSING" and "restarted" in earlier["ended"]
+
+
 def test_file_shows_the_shipper_profile_version_that_read_the_file(
     world: World, env: Environment, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,9 +32,11 @@ LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
 if str(LAMBDA_SRC) not in sys.path:  # pragma: no cover - pyproject's pythonpath normally does this
     sys.path.insert(0, str(LAMBDA_SRC))
 
+from shipment_processor.aws.clients import Backoff  # noqa: E402
+from shipment_processor.aws.metadata import from_dynamodb  # noqa: E402
 from shipment_processor.config import Settings  # noqa: E402
 from shipment_processor.handler import Runtime, handle  # noqa: E402
-from shipment_processor.store import Backoff, Store, from_dynamodb  # noqa: E402
+from shipment_processor.store import Store  # noqa: E402
 
 from tools.emulator import moto_fixes  # noqa: E402
 

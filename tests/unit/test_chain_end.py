@@ -26,8 +26,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from shipment_processor.aws.clients import Backoff
 from shipment_processor.handler import ProcessingError, Runtime
-from shipment_processor.store import Backoff, Store
+from shipment_processor.store import Store
 
 from .support import (
     BUCKET,

@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 from botocore.credentials import Credentials
-from shipment_processor import direct_write
-from shipment_processor.backlog import Backlog
-from shipment_processor.direct_write import DirectTransport, RetryableWriteError, UnsupportedProxyError
+from shipment_processor.aws import direct_write
+from shipment_processor.aws.backlog import Backlog
+from shipment_processor.aws.clients import Backoff
+from shipment_processor.aws.direct_write import DirectTransport, RetryableWriteError, UnsupportedProxyError
+from shipment_processor.aws.events import EventWriter, PipelinedWriter
 from shipment_processor.handler import ProcessingError, Runtime, handle
 from shipment_processor.pacing import REQUEST_TIMEOUT_S
-from shipment_processor.store import Backoff, EventWriter, PipelinedWriter, Store
+from shipment_processor.store import Store
 
 from . import test_direct_write
 from .faulty_endpoint import FaultyEndpoint

@@ -27,26 +27,20 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.serialize import create_serializer
-from shipment_processor import direct_write
-from shipment_processor import store as store_module
-from shipment_processor.config import ConfigError, Settings
-from shipment_processor.direct_write import (
+from shipment_processor.aws import clients, direct_write
+from shipment_processor.aws.clients import Backoff, TransientAWSError
+from shipment_processor.aws.direct_write import (
     MAX_ITEM_BYTES,
     DirectTransport,
     ItemEncoder,
     ItemTooLargeError,
     RetryableWriteError,
 )
+from shipment_processor.aws.events import EventWriter, PipelinedWriter, SdkEvents
+from shipment_processor.aws.metadata import from_dynamodb
+from shipment_processor.config import ConfigError, Settings
 from shipment_processor.handler import ProcessingError, Runtime, handle
-from shipment_processor.store import (
-    Backoff,
-    EventWriter,
-    PipelinedWriter,
-    SdkEvents,
-    Store,
-    TransientAWSError,
-    from_dynamodb,
-)
+from shipment_processor.store import Store
 from shipment_processor.validation import ShipmentUpdate
 
 from tools.bench.keepalive_moto import self_signed_cert
@@ -530,7 +524,7 @@ def _verify_signature(seen: Any, secret: str, region: str = REGION) -> bool:
 
 def session_secret() -> str:
     """The secret key of the process's session credentials (the handler's own chain signs with it)."""
-    return str(store_module._session().get_credentials().get_frozen_credentials().secret_key)
+    return str(clients.shared_session().get_credentials().get_frozen_credentials().secret_key)
 
 
 def test_session_token_is_signed_sent_and_the_request_accepted(server_world: ServerWorld) -> None:

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from shipment_processor import profile_store
+from shipment_processor.aws import profile_store
+from shipment_processor.aws.profile_store import ProfileStore
 from shipment_processor.config import ConfigError, Limits, Settings
-from shipment_processor.profile_store import ProfileStore
 from shipment_processor.profiles import profile_version
 
 from .support import BUCKET, World, as_csv, records

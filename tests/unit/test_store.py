@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from shipment_processor.aws.clients import TransientAWSError
 from shipment_processor.config import Settings
-from shipment_processor.store import Store, TransientAWSError
+from shipment_processor.store import Store
 
 from .support import BUCKET, World, log_lines
 
@@ -89,7 +90,7 @@ def test_conditional_writes_without_placeholders_or_values_are_well_formed(world
 
 
 def test_values_round_trip_through_dynamodb_types() -> None:
-    from shipment_processor.store import from_dynamodb, to_dynamodb  # noqa: PLC0415
+    from shipment_processor.aws.metadata import from_dynamodb, to_dynamodb  # noqa: PLC0415
 
     plain = {"s": "x", "n": 3, "b": True, "l": ["a", 1], "m": {"inner": False, "gone": None}}
     assert from_dynamodb(to_dynamodb(plain)) == {"s": "x", "n": 3, "b": True, "l": ["a", 1], "m": {"inner": False}}

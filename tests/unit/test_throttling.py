@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from shipment_processor.aws.clients import Backoff
 from shipment_processor.handler import ProcessingError
-from shipment_processor.store import Backoff
 
 from .support import (
     Context,

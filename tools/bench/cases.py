@@ -421,8 +421,9 @@ def _count(client: Any, table: str) -> int:
 
 def store(ctx: Context, report: Report) -> None:
     import boto3  # noqa: PLC0415
+    from shipment_processor.aws.clients import client_config  # noqa: PLC0415
     from shipment_processor.config import Settings  # noqa: PLC0415
-    from shipment_processor.store import Store, client_config  # noqa: PLC0415
+    from shipment_processor.store import Store  # noqa: PLC0415
 
     count = ctx.sizes.store_items
     updates = _accepted_updates(ctx, count)

@@ -191,6 +191,8 @@ def cmd_smoke(env: Environment, args: argparse.Namespace) -> int:
     else:
         print(f"smoke test {'FAILED: ' + ', '.join(failed) if failed else 'passed'} ({len(checks)} checks)")
     return 1 if failed else 0
+
+
 def cmd_profile_check(env: Environment | None, args: argparse.Namespace) -> int:
     if args.profile_file is not None:
         profile = profile_check.profile_from_file(args.profile_file, args.shipper)

@@ -46,8 +46,8 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.httpsession import ProxyConfiguration, create_urllib3_context, get_cert_path
 from botocore.utils import get_environ_proxies
 
-from .formats import RecordRef
-from .validation import ShipmentUpdate
+from ..formats import RecordRef
+from ..validation import ShipmentUpdate
 
 TARGET = "DynamoDB_20120810.BatchWriteItem"
 CONTENT_TYPE = "application/x-amz-json-1.0"

@@ -22,9 +22,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .config import Limits
-from .logs import log
-from .profiles import Profile, ProfileError, parse_profile, profile_version
+from ..config import Limits
+from ..logs import log
+from ..profiles import Profile, ProfileError, parse_profile, profile_version
 
 TTL_S = 30.0
 DOCUMENT_FORMAT = 1

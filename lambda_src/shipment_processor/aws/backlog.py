@@ -15,7 +15,7 @@ import json
 from logging import WARNING
 from typing import Any
 
-from .logs import log
+from ..logs import log
 
 
 class Backlog:
