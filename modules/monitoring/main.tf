@@ -33,7 +33,7 @@ locals {
 # More than 5 % of files failed in 5 minutes. A file whose every invocation timed out or crashed never prints its
 # EMF document, but its event reaches the failure queue after the retries: those count as failures too (dead). FILL
 # turns a missing series into 0 and IF avoids dividing by zero when no file arrived at all. One expression, so the
-# local emulator's evaluator (tools/emulator/metric_math.py) reads it as CloudWatch does.
+# local emulator's evaluator (tools/emulator/aws/cloudwatch/metric_math.py) reads it as CloudWatch does.
 resource "aws_cloudwatch_metric_alarm" "failure_rate" {
   alarm_name          = local.failure_rate_alarm_name
   alarm_description   = "More than ${var.failure_rate_threshold_percent}% of shipment files failed in ${local.period / 60} minutes (${var.environment}), counting events that reached the failure queue. See which: ${local.ops} files --outcome FAILED; one file: ${local.ops} file KEY; then ${local.ops} logs. ${local.runbook}"

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from tests.integration import fake_functions
-from tools.emulator import journal, local_aws, local_deploy, local_lambda
+from tools.emulator import local_aws, local_deploy
+from tools.emulator.aws import clients
+from tools.emulator.aws.lambda_ import journal
 
 FUNCTION = "runtime-probe"
 BUCKET = "runtime-probe-bucket"
@@ -37,7 +39,7 @@ class Probe:
         return journal.Journal(self.state_dir)
 
     def client(self, service: str) -> Any:
-        return local_lambda.aws_client(service, self.endpoint)
+        return clients.aws_client(service, self.endpoint)
 
     def deploy(self, behaviour: str, **configuration: Any) -> None:
         functions = self.client("lambda")
@@ -79,7 +81,7 @@ def probe(local_aws_server: tuple[local_aws.Server, Path], tmp_path_factory: pyt
     endpoint = server.endpoint
     scratch = tmp_path_factory.mktemp("probe")
     packages = {name: fake_functions.build(scratch, name) for name in fake_functions.BEHAVIOURS}
-    client = lambda service: local_lambda.aws_client(service, endpoint)  # noqa: E731
+    client = lambda service: clients.aws_client(service, endpoint)  # noqa: E731
     role = client("iam").create_role(RoleName="runtime-probe-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     sqs = client("sqs")
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]

@@ -1,6 +1,6 @@
 """The local AWS's DynamoDB capacity model against AWS's documented numbers (docs/design.md cites each one).
 
-Pure tests of tools.emulator.dynamodb_capacity with a clock the test moves; the last ones go through the running
+Pure tests of tools.emulator.aws.dynamodb_capacity with a clock the test moves; the last ones go through the running
 local AWS, as a client sees it.
 """
 
@@ -15,8 +15,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tools.emulator import local_lambda
-from tools.emulator.dynamodb_capacity import (
+from tools.emulator.aws import clients
+from tools.emulator.aws.dynamodb_capacity import (
     PROVISIONED_ERROR,
     THROTTLING_ERROR,
     CapacityModel,
@@ -213,7 +213,7 @@ def test_a_throttled_single_write_fails_and_an_unknown_table_is_left_to_moto() -
 
 
 def test_the_local_aws_throttles_a_table_to_its_on_demand_maximum(moto_endpoint: str) -> None:
-    client = local_lambda.aws_client("dynamodb", moto_endpoint)
+    client = clients.aws_client("dynamodb", moto_endpoint)
     strict = _retry_free_client(moto_endpoint)
     name = f"capacity-{uuid.uuid4().hex[:8]}"
     client.create_table(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from tools.emulator.http11 import KeepAliveHandler
+from tools.emulator.aws.http11 import KeepAliveHandler
 
 
 class _Recorder:

@@ -21,7 +21,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.emulator.conftest import FUNCTION, QUEUE, Probe
-from tools.emulator import cpu_share, journal, local_aws, local_lambda, server
+from tools.emulator import local_aws
+from tools.emulator.aws import clients, server
+from tools.emulator.aws.lambda_ import cpu_share, journal, local_lambda
 
 RECORDS = {"Records": [{"s3": {"object": {"key": "incoming/api/a.csv"}}}]}
 
@@ -349,7 +351,7 @@ def test_the_duplicate_delivery_switch_delivers_every_s3_event_twice(tmp_path: P
     state = tmp_path / "duplicates"
     running = local_aws.start(state, duplicate_s3_events=True, lambda_service=False)
     try:
-        s3 = local_lambda.aws_client("s3", running.endpoint)
+        s3 = clients.aws_client("s3", running.endpoint)
         s3.create_bucket(Bucket="dup-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         s3.put_bucket_notification_configuration(
             Bucket="dup-bucket",

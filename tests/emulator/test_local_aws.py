@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tools.emulator import local_aws, local_lambda
+from tools.emulator import local_aws
+from tools.emulator.aws import clients
 
 
 def test_a_server_that_lost_the_race_for_a_port_never_takes_the_winner_for_its_own(
@@ -24,10 +25,10 @@ def test_a_server_that_lost_the_race_for_a_port_never_takes_the_winner_for_its_o
             assert (second.pid, second.port) != (first.pid, first.port)
             assert second.port != first.port
             # what one creates, the other does not see
-            local_lambda.aws_client("s3", first.endpoint).create_bucket(
+            clients.aws_client("s3", first.endpoint).create_bucket(
                 Bucket="only-in-first", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
             )
-            buckets = local_lambda.aws_client("s3", second.endpoint).list_buckets()["Buckets"]
+            buckets = clients.aws_client("s3", second.endpoint).list_buckets()["Buckets"]
             assert [b["Name"] for b in buckets] == []
             assert local_aws.healthy(second.endpoint, pid=second.pid)
             assert not local_aws.healthy(first.endpoint, pid=second.pid)
@@ -43,7 +44,7 @@ def test_a_request_an_sdk_sends_again_is_written_to_the_servers_log(
     """Terraform's SDK retries a call whose answer it did not get, and a create or delete that had already
     happened then fails as 'already exists' or 'not found'. The log says which calls were sent again."""
     server, state_dir = local_aws_server
-    dynamodb = local_lambda.aws_client("dynamodb", server.endpoint)
+    dynamodb = clients.aws_client("dynamodb", server.endpoint)
 
     def second_attempt(request: Any, **_: Any) -> None:
         request.headers["amz-sdk-request"] = "attempt=2; max=3"

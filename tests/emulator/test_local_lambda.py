@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.conftest import BUCKET, FUNCTION, NAMESPACE, Probe
-from tools.emulator import local_lambda
+from tools.emulator.aws.lambda_ import local_lambda
 
 
 def test_the_event_record_is_the_one_s3_sends(probe: Probe) -> None:

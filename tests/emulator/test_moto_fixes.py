@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tools.emulator import moto_fixes
+from tools.emulator.aws import moto_fixes
 
 
 @pytest.mark.parametrize("fixed", [False, True], ids=["moto", "fixed"])

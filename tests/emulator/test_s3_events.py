@@ -22,7 +22,7 @@ import boto3.s3.transfer
 import pytest
 
 from tests.emulator.conftest import BUCKET, Probe
-from tools.emulator import journal
+from tools.emulator.aws.lambda_ import journal
 
 AWS_CLI = Path(sys.executable).with_name("aws")
 MIB = 1024 * 1024

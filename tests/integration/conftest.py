@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from tests.integration import fake_functions
-from tools.emulator import cli, journal, local_aws, local_deploy, local_lambda
+from tools.emulator import cli, local_aws, local_deploy
+from tools.emulator.aws import clients
+from tools.emulator.aws.lambda_ import journal
 from tools.packager import lambda_zip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +38,7 @@ class Stack:
         self.uploader = cli.Uploader(deployment, state_dir, timeout_s=180)
 
     def client(self, service: str) -> Any:
-        return local_lambda.aws_client(service, self.deployment.endpoint)
+        return clients.aws_client(service, self.deployment.endpoint)
 
     def drain_failure_queue(self) -> list[dict[str, Any]]:
         """Every message now in the failure queue (deleted as read), bodies parsed."""
@@ -69,7 +71,7 @@ def stack(local_aws_server: tuple[local_aws.Server, Path], tmp_path_factory: pyt
     except RuntimeError as error:
         # One CI run in several has seen DeleteDashboards answer 404 for a dashboard the destroy's refresh had just
         # read. Say what the server holds at that moment and what it logged, so the next one shows which it was.
-        cloudwatch = local_lambda.aws_client("cloudwatch", server.endpoint)
+        cloudwatch = clients.aws_client("cloudwatch", server.endpoint)
         held = [entry["DashboardName"] for entry in cloudwatch.list_dashboards().get("DashboardEntries", [])]
         moto_log = server_state / "moto.log"
         tail = moto_log.read_text(errors="replace").splitlines()[-40:] if moto_log.is_file() else []

@@ -29,7 +29,10 @@ import boto3.s3.transfer
 import pytest
 
 from tests.integration.conftest import ENVIRONMENT, ROOT, Stack
-from tools.emulator import cli, journal, local_deploy, local_lambda, local_report, metric_math
+from tools.emulator import cli, local_deploy, local_report
+from tools.emulator.aws import clients
+from tools.emulator.aws.cloudwatch import metric_math
+from tools.emulator.aws.lambda_ import journal, local_lambda
 from tools.samples import sample_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
@@ -452,7 +455,7 @@ def test_twenty_files_from_twenty_clients_at_once_are_all_processed_in_parallel(
     barrier = threading.Barrier(len(keys))
 
     def shipper(n: int) -> str:
-        client = local_lambda.aws_client("s3", stack.deployment.endpoint)  # each shipper its own client
+        client = clients.aws_client("s3", stack.deployment.endpoint)  # each shipper its own client
         barrier.wait()
         return client.put_object(Bucket=bucket, Key=keys[n], Body=_csv(f"BURST{n}", 10 + n))["VersionId"]
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.emulator import cli, metric_math
+from tools.emulator import cli
+from tools.emulator.aws.cloudwatch import metric_math
 from tools.samples import sample_data
 
 FAILURE_RATE = (

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tools.emulator import local_deploy, local_lambda
+from tools.emulator import local_deploy
+from tools.emulator.aws import clients
 from tools.packager import lambda_zip
 from tools.terraform import tfwork
 
@@ -39,7 +40,7 @@ class Deployment:
     apply_seconds: float
 
     def client(self, service: str) -> Any:
-        return local_lambda.aws_client(service, self.endpoint)
+        return clients.aws_client(service, self.endpoint)
 
     def terraform(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return tfwork.terraform(list(args), self.workdir, check=check, capture=True, env=dict(os.environ))

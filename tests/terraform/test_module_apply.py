@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pytest_terraform import terraform
 
-from tools.emulator import local_lambda
+from tools.emulator.aws import clients
 from tools.terraform import tfwork
 
 ENVIRONMENT = "modtest"
@@ -52,7 +52,7 @@ def module_inputs(scratch_modules: Path) -> None:
 def test_dynamodb_module_creates_both_tables_with_keys_billing_encryption_and_recovery(
     dynamodb, moto_endpoint: str
 ) -> None:
-    client = local_lambda.aws_client("dynamodb", moto_endpoint)
+    client = clients.aws_client("dynamodb", moto_endpoint)
     metadata = dynamodb.outputs["metadata_table_name"]["value"]
     events = dynamodb.outputs["events_table_name"]["value"]
     assert (metadata, events) == (f"shipment-metadata-{ENVIRONMENT}", f"shipment-events-{ENVIRONMENT}")
@@ -77,8 +77,8 @@ def test_dynamodb_module_creates_both_tables_with_keys_billing_encryption_and_re
 @terraform("monitoring", scope="function", teardown=terraform.TEARDOWN_OFF)
 def test_monitoring_module_creates_topic_alarms_and_dashboard_wired_together(monitoring, moto_endpoint: str) -> None:
     topic = monitoring.outputs["alarm_topic_arn"]["value"]
-    sns = local_lambda.aws_client("sns", moto_endpoint)
-    cloudwatch = local_lambda.aws_client("cloudwatch", moto_endpoint)
+    sns = clients.aws_client("sns", moto_endpoint)
+    cloudwatch = clients.aws_client("cloudwatch", moto_endpoint)
 
     assert sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("KmsMasterKeyId")
     subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]

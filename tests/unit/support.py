@@ -38,7 +38,7 @@ from shipment_processor.config import Settings  # noqa: E402
 from shipment_processor.handler import Runtime, handle  # noqa: E402
 from shipment_processor.store import Store  # noqa: E402
 
-from tools.emulator import moto_fixes  # noqa: E402
+from tools.emulator.aws import moto_fixes  # noqa: E402
 
 # S3's answer to a repeated completion of a multipart upload (NoSuchUpload), which the local AWS gives too.
 moto_fixes.no_such_upload()

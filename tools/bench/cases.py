@@ -505,7 +505,7 @@ def _children_cpu_s() -> float:
 def end_to_end(ctx: Context, report: Report) -> None:
     """Issue 9 (b): a large CSV and its gzip through the local runtime at the default settings (256 MB / 30 s under
     Lambda's CPU share), processed across as many invocations as they take."""
-    from tools.emulator import journal  # noqa: PLC0415 - only this case needs the local runtime
+    from tools.emulator.aws.lambda_ import journal  # noqa: PLC0415 - only this case needs the local runtime
 
     count = ctx.sizes.e2e_records
     if ctx.deployment is None:

@@ -119,7 +119,7 @@ def gzip_chain(ctx: Any, report: Report) -> None:
     """Case 6 (issue 23): invocations and CPU of a gzip against its plain CSV, and the largest gzip that finishes."""
     from shipment_processor import seekable_gzip  # noqa: PLC0415
 
-    from tools.emulator.cpu_share import share_for  # noqa: PLC0415
+    from tools.emulator.aws.lambda_.cpu_share import share_for  # noqa: PLC0415
 
     count = ctx.sizes.gzip_records
     plain = inputs.records_file(ctx.inputs, "csv", count)

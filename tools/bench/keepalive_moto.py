@@ -2,14 +2,14 @@
 
 moto's own server (werkzeug's dev server) answers every request with ``Connection: close``, so a client measured
 against it pays a TCP (and TLS) handshake per request, which real AWS endpoints do not make it pay. This server
-runs the same moto application with the local AWS's HTTP/1.1 handler (``tools.emulator.http11``): bodies bounded
+runs the same moto application with the local AWS's HTTP/1.1 handler (``tools.emulator.aws.http11``): bodies bounded
 and drained so a kept-alive connection never desyncs, each answer in one write, no close. One process, one thread
 per connection.
 
     python -m tools.bench.keepalive_moto --port 0 [--cert cert.pem --key key.pem] [--ready-file f]
 
 ``--ready-file`` receives ``{"port": n, "pid": n}`` once the server listens. ``--linear-item-size`` applies the
-local AWS's fix of moto's per-item size check (``tools.emulator.moto_fixes.linear_item_size``).
+local AWS's fix of moto's per-item size check (``tools.emulator.aws.moto_fixes.linear_item_size``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.emulator import moto_fixes
+from tools.emulator.aws import moto_fixes
 
 HOST = "127.0.0.1"
 
@@ -64,7 +64,7 @@ def serve(port: int, cert: Path | None, key: Path | None, ready_file: Path | Non
     )
     from werkzeug.serving import ThreadedWSGIServer  # noqa: PLC0415
 
-    from tools.emulator.http11 import KeepAliveHandler  # noqa: PLC0415 - the local AWS's own handler
+    from tools.emulator.aws.http11 import KeepAliveHandler  # noqa: PLC0415 - the local AWS's own handler
 
     context = None
     if cert is not None and key is not None:

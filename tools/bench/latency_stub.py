@@ -11,7 +11,7 @@ key attributes, no key twice in a request) and counts the items; nothing is stor
         [--latency-ms 10] [--capacity-wru N] --ready-file f
 
 With ``--capacity-wru``, the table's write capacity is modelled as the local AWS models DynamoDB's
-(tools.emulator.dynamodb_capacity, a limit of N WRU/s over partitions of 1,000): throttled writes come back as
+(tools.emulator.aws.dynamodb_capacity, a limit of N WRU/s over partitions of 1,000): throttled writes come back as
 UnprocessedItems, a request wholly throttled as ThrottlingException, and only admitted items are counted.
 
 ``GET /stub/count`` answers ``{"items": n, "requests": n, "rejected": n, "throttled": n}``.
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tools.emulator import dynamodb_capacity
+from tools.emulator.aws import dynamodb_capacity
 
 
 def serve(

@@ -7,8 +7,8 @@
 
 `upload` only uploads: a plain PutObject of each file under `incoming/<shipper>/<file name>` (or KEY), several
 files in parallel with a progress display on stderr, exactly as any other S3 client would. The local AWS delivers
-the S3 event to the function as S3 does (`tools.emulator.server`); `upload` then waits, through the invocation
-journal (`tools.emulator.journal`), until every invocation the new object version caused (continuations the
+the S3 event to the function as S3 does (`tools.emulator.aws.server`); `upload` then waits, through the invocation
+journal (`tools.emulator.aws.lambda_.journal`), until every invocation the new object version caused (continuations the
 function invoked itself included) has finished, and reports the version's metadata item. A file whose content is
 already in the bucket with a finished metadata item is skipped (nothing is reprocessed); `--force` uploads it
 again as a new object version. `redeliver` journals the object's event once more (a duplicate delivery, which S3's
@@ -34,7 +34,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tools.emulator import journal, local_aws, local_deploy, local_lambda, local_report, trace
+from tools.emulator import local_aws, local_deploy, local_report
+from tools.emulator.aws import clients, trace
+from tools.emulator.aws.lambda_ import journal, local_lambda
 from tools.ops import render
 from tools.ops.progress import Progress
 from tools.packager import lambda_zip
@@ -100,8 +102,8 @@ class Uploader:
         self.outputs = deployment.outputs
         self.journal = journal.Journal(state_dir)
         self.timeout_s = timeout_s
-        self.s3 = local_lambda.aws_client("s3", deployment.endpoint)
-        self.dynamodb = local_lambda.aws_client("dynamodb", deployment.endpoint)
+        self.s3 = clients.aws_client("s3", deployment.endpoint)
+        self.dynamodb = clients.aws_client("dynamodb", deployment.endpoint)
 
     @property
     def bucket(self) -> str:

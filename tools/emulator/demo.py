@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools.emulator import cli, local_aws, local_lambda, local_report
+from tools.emulator import cli, local_aws, local_report
+from tools.emulator.aws import clients
 from tools.ops import render
 from tools.samples import sample_data
 
@@ -48,8 +49,8 @@ def expectation_problems(results: list[cli.UploadResult], manifest: dict[str, An
 def report(deployment: Any, results: list[cli.UploadResult], manifest: dict[str, Any]) -> list[str]:
     out = deployment.outputs
     endpoint = deployment.endpoint
-    s3 = local_lambda.aws_client("s3", endpoint)
-    dynamodb = local_lambda.aws_client("dynamodb", endpoint)
+    s3 = clients.aws_client("s3", endpoint)
+    dynamodb = clients.aws_client("dynamodb", endpoint)
     lines = ["", f"== Files (s3://{out['bucket_name']}/, one row per uploaded object) ==", cli.files_table(results)]
 
     lines += ["", "== Rejects reports and failures =="]
@@ -80,13 +81,13 @@ def report(deployment: Any, results: list[cli.UploadResult], manifest: dict[str,
     lines.append(render.table(["shipment", "status", "at (UTC)", "location", "updates", "from file"], rows, right=(4,)))
 
     lines += ["", "== Failure-rate alarm: what it reads (CloudWatch, dimension Environment) =="]
-    cloudwatch = local_lambda.aws_client("cloudwatch", endpoint)
+    cloudwatch = clients.aws_client("cloudwatch", endpoint)
     evaluation = local_report.alarm(cloudwatch, out["failure_rate_alarm_name"])
     lines += local_report.describe_alarm(evaluation)
     local_report.wait_for_alarm(cloudwatch, out["failure_rate_alarm_name"], evaluation.state, timeout_s=20)
     lines.append(local_report.describe_alarm_state(cloudwatch, out["failure_rate_alarm_name"]))
 
-    visible, in_flight = local_report.queue_depth(local_lambda.aws_client("sqs", endpoint), out["failure_queue_url"])
+    visible, in_flight = local_report.queue_depth(clients.aws_client("sqs", endpoint), out["failure_queue_url"])
     lines += [
         "",
         "== Failure queue ==",

@@ -1,4 +1,4 @@
-"""The local AWS: `tools.emulator.server` (moto plus S3 events, Lambda and CloudWatch behaviour) on a free loopback
+"""The local AWS: `tools.emulator.aws.server` (moto plus S3 events, Lambda and CloudWatch behaviour) on a free loopback
 port, managed through a pid file.
 
 Terraform, boto3 and the AWS CLI all talk to it over real HTTP (or HTTPS with `--tls`), the way they talk to AWS.
@@ -25,6 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.emulator.aws.server import PID_HEADER
 from tools.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,9 +58,6 @@ class Server:
         if self.ca_bundle:
             env["AWS_CA_BUNDLE"] = self.ca_bundle
         return env
-
-
-PID_HEADER = "X-Local-Aws-Pid"  # the local AWS names its process on the health check (see healthy)
 
 
 def _free_port() -> int:
@@ -123,7 +121,7 @@ def running(state_dir: Path = DEFAULT_STATE_DIR) -> Server | None:
 def _server_command(
     port: int, state_dir: Path, tls: bool, duplicate_s3_events: bool, lambda_service: bool
 ) -> list[str]:
-    command = [sys.executable, "-m", "tools.emulator.server", "--port", str(port), "--state-dir", str(state_dir)]
+    command = [sys.executable, "-m", "tools.emulator.aws.server", "--port", str(port), "--state-dir", str(state_dir)]
     if tls:
         command.append("--tls")
     if duplicate_s3_events:

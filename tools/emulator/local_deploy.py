@@ -27,7 +27,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tools.emulator import local_aws, local_lambda
+from tools.emulator import local_aws
+from tools.emulator.aws import clients
+from tools.emulator.aws.lambda_ import local_lambda
 from tools.samples import sample_data
 from tools.terraform import tfwork
 
@@ -124,8 +126,8 @@ def load(state_dir: Path = DEFAULT_STATE_DIR) -> Deployment:
 def _still_there(endpoint: str, outputs: dict[str, Any]) -> bool:
     """The deployed bucket and function still exist (someone may have reset the emulator)."""
     try:
-        local_lambda.aws_client("s3", endpoint).head_bucket(Bucket=outputs["bucket_name"])
-        local_lambda.aws_client("lambda", endpoint).get_function(FunctionName=outputs["function_name"])
+        clients.aws_client("s3", endpoint).head_bucket(Bucket=outputs["bucket_name"])
+        clients.aws_client("lambda", endpoint).get_function(FunctionName=outputs["function_name"])
     except (ClientError, KeyError):
         return False
     return True
@@ -227,7 +229,7 @@ def empty_bucket(endpoint: str, bucket: str) -> int:
     deletes the wrong key and retries BucketNotEmpty forever. boto3 decodes only when the response says it is
     encoded, so it deletes the right keys.
     """
-    s3 = local_lambda.aws_client("s3", endpoint)
+    s3 = clients.aws_client("s3", endpoint)
     deleted = 0
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         entries = [

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from tools.emulator import metric_math
+from tools.emulator.aws.cloudwatch import metric_math
 from tools.ops.queries import plain
 
 FINAL_STATUSES = {"SUCCESS", "PARTIAL", "FAILED", "SUPERSEDED"}

@@ -1,6 +1,7 @@
 """The local AWS: moto's WSGI app behind a middleware that adds what moto lacks for this system to behave as on AWS.
 
-    python -m tools.emulator.server --port PORT --state-dir DIR [--tls] [--duplicate-s3-events] [--no-lambda-service]
+    python -m tools.emulator.aws.server --port PORT --state-dir DIR [--tls] [--duplicate-s3-events]
+        [--no-lambda-service]
 
 Started and stopped by `tools.emulator.local_aws` (pid, port and log in the state directory). One process serves
 every API over HTTP/1.1 with keep-alive (as AWS endpoints do; moto_server's HTTP/1.0 closes every connection),
@@ -20,7 +21,7 @@ optionally over TLS with a self-signed certificate made with the `openssl` CLI (
   `RequestResponse` -> run by the Lambda service, payload with `X-Amz-Function-Error`, `X-Amz-Executed-Version`
   and (LogType=Tail) `X-Amz-Log-Result`; `DryRun` -> 204. Payload limits as documented for Invoke (6 MB
   synchronous, 1 MB asynchronous: API_Invoke, "For asynchronous invocations, the maximum payload size is 1 MB"),
-  Lambda's error codes, recursive loop detection from the request's `X-Amzn-Trace-Id` (see `tools.emulator.trace`).
+  Lambda's error codes, recursive loop detection from the request's `X-Amzn-Trace-Id` (see `tools.emulator.aws.trace`).
 * **Recursion config** (`GET/PUT /2024-08-31/functions/{name}/recursion-config`), which moto 5.2.5 lacks.
 * **CloudWatch Logs saved queries** (`PutQueryDefinition`, `DescribeQueryDefinitions`, `DeleteQueryDefinition`),
   which moto 5.2.5 lacks too.
@@ -28,10 +29,10 @@ optionally over TLS with a self-signed certificate made with the `openssl` CLI (
   URL does, so the Lambda service runs exactly the deployed bytes.
 * **SQS metrics** as SQS publishes them: `NumberOfMessagesSent` for every SendMessage(Batch), and the queue
   gauges (visible, not visible, delayed, age of oldest) every `LOCAL_SQS_METRICS_INTERVAL_S` (60) seconds.
-* **Alarm evaluation** (`tools.emulator.alarms`): every `LOCAL_ALARM_INTERVAL_S` (10) seconds and shortly after
+* **Alarm evaluation** (`cloudwatch.alarms`): every `LOCAL_ALARM_INTERVAL_S` (10) seconds and shortly after
   any PutMetricData, every metric alarm is evaluated and its state set with SetAlarmState.
-* **The Lambda service** (`tools.emulator.lambda_service`) runs as this process's child and is restarted if it dies.
-* **DynamoDB write capacity** (`tools.emulator.dynamodb_capacity`): writes are throttled as DynamoDB throttles
+* **The Lambda service** (`lambda_.lambda_service`) runs as this process's child and is restarted if it dies.
+* **DynamoDB write capacity** (`tools.emulator.aws.dynamodb_capacity`): writes are throttled as DynamoDB throttles
   them (on unless `--no-dynamodb-capacity` or `LOCAL_DYNAMODB_CAPACITY=off`); the `OnDemandThroughput` of
   CreateTable/UpdateTable, which moto drops, is kept and shown by DescribeTable; `GET/POST
   /_emulator/dynamodb-capacity` reads the model's counters and sets one table's limit (or turns it off).
@@ -57,13 +58,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, unquote, urlparse
 
-from tools.emulator import dynamodb_capacity, moto_fixes
-from tools.emulator import journal as journal_module
-from tools.emulator import trace as trace_module
-from tools.emulator.local_aws import PID_HEADER
+from tools.emulator.aws import dynamodb_capacity, moto_fixes
+from tools.emulator.aws import trace as trace_module
+from tools.emulator.aws.lambda_ import journal as journal_module
 from tools.files import write_atomic
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
+PID_HEADER = "X-Local-Aws-Pid"  # the health check names the process that answers (see local_aws.healthy)
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "eu-west-1"
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB, request and response (Lambda quotas)
@@ -526,7 +527,7 @@ class Emulator:
     # -------------------------------------------------------------------------------- DynamoDB capacity
 
     def dynamodb(self, environ: dict[str, Any], start_response: Any, operation: str) -> Any:
-        """DynamoDB calls through the capacity model (tools.emulator.dynamodb_capacity): writes are admitted or
+        """DynamoDB calls through the capacity model (tools.emulator.aws.dynamodb_capacity): writes are admitted or
         throttled as DynamoDB would; the OnDemandThroughput moto does not keep is kept here."""
         if operation not in dynamodb_capacity.WRITE_TARGETS and operation not in TABLE_OPERATIONS:
             return self.moto(environ, start_response)
@@ -756,9 +757,9 @@ def _error(
 
 
 def _self_client(service: str, endpoint: str, region: str = DEFAULT_REGION) -> Any:
-    from tools.emulator import local_lambda  # noqa: PLC0415 - boto3 import kept off the server's start path
+    from tools.emulator.aws import clients  # noqa: PLC0415 - boto3 import kept off the server's start path
 
-    return local_lambda.aws_client(service, endpoint, region)
+    return clients.aws_client(service, endpoint, region)
 
 
 class Background:
@@ -781,7 +782,7 @@ class Background:
             threading.Thread(target=self._supervise, daemon=True).start()
 
     def _sqs_loop(self) -> None:
-        from tools.emulator import aws_metrics  # noqa: PLC0415
+        from tools.emulator.aws.cloudwatch import aws_metrics  # noqa: PLC0415
 
         last_gauges = 0.0
         while not self.stopping.wait(1.0):
@@ -792,7 +793,7 @@ class Background:
                     aws_metrics.publish_sqs_gauges(self.endpoint)
 
     def _alarm_loop(self) -> None:
-        from tools.emulator import alarms  # noqa: PLC0415
+        from tools.emulator.aws.cloudwatch import alarms  # noqa: PLC0415
 
         evaluator = alarms.AlarmEvaluator(self.endpoint)
         last = 0.0
@@ -817,7 +818,7 @@ class Background:
                 [
                     sys.executable,
                     "-m",
-                    "tools.emulator.lambda_service",
+                    "tools.emulator.aws.lambda_.lambda_service",
                     "--endpoint",
                     self.endpoint,
                     "--state-dir",
@@ -895,7 +896,7 @@ def serve(
 ) -> None:
     from werkzeug.serving import make_server  # noqa: PLC0415
 
-    from tools.emulator.http11 import KeepAliveHandler  # noqa: PLC0415
+    from tools.emulator.aws.http11 import KeepAliveHandler  # noqa: PLC0415
 
     emulator = Emulator(state_dir, duplicate_s3_events=duplicate, capacity_model=capacity_model)
     ssl_context = ensure_certificate(state_dir) if tls else None

@@ -1,7 +1,7 @@
 """CloudWatch alarm evaluation for the local AWS (moto stores alarms but never evaluates them).
 
 `AlarmEvaluator.evaluate_all()` evaluates every metric alarm of every region (plain metric and metric-math
-alarms alike, with `tools.emulator.metric_math`) over its evaluation window ending now, and when the state
+alarms alike, with `metric_math` beside it) over its evaluation window ending now, and when the state
 changes (or was never evaluated) sets it with SetAlarmState, with a StateReason and StateReasonData shaped like
 CloudWatch's (the JSON documented for DescribeAlarms' StateReasonData: version, queryDate, startDate,
 statistic/period for single-metric alarms, recentDatapoints, threshold, evaluatedDatapoints of timestamp,
@@ -18,7 +18,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from tools.emulator import metric_math
+from tools.emulator.aws.cloudwatch import metric_math
 
 ACCOUNT = "123456789012"
 WORDS = {
@@ -123,12 +123,12 @@ class AlarmEvaluator:
 
     def evaluate_all(self, regions: list[str] | None = None) -> list[tuple[str, str]]:
         """Evaluate every metric alarm; return (alarm name, state) of each."""
-        from tools.emulator import local_lambda  # noqa: PLC0415
+        from tools.emulator.aws import clients  # noqa: PLC0415
 
         states = []
         for region in regions if regions is not None else self.regions():
-            cloudwatch = local_lambda.aws_client("cloudwatch", self.endpoint, region)
-            sns = local_lambda.aws_client("sns", self.endpoint, region)
+            cloudwatch = clients.aws_client("cloudwatch", self.endpoint, region)
+            sns = clients.aws_client("sns", self.endpoint, region)
             pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"])
             for alarm in (a for page in pages for a in page["MetricAlarms"]):
                 states.append((alarm["AlarmName"], self.evaluate(cloudwatch, sns, alarm, region)))

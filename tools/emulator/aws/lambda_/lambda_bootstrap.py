@@ -1,6 +1,6 @@
 """The in-process half of the local Lambda runtime: what /var/runtime/bootstrap does on AWS.
 
-`tools.emulator.local_lambda` starts this file as a script (`python -I -u lambda_bootstrap.py CONTROL_FD`) in a fresh
+`local_lambda` (beside it) starts this file as a script (`python -I -u lambda_bootstrap.py CONTROL_FD`) in a fresh
 process whose environment is the deployed function's. It reads one invocation request (JSON) from stdin,
 imports the handler from `LAMBDA_TASK_ROOT` (the unpacked package), calls it with the event and a Lambda-like
 context, and reports each phase as one JSON line on the control pipe:

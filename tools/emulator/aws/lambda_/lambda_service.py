@@ -1,11 +1,11 @@
 """The local Lambda service: runs the invocations the local AWS accepted, the way Lambda's async queue does.
 
-    python -m tools.emulator.lambda_service --endpoint URL --state-dir DIR [--parent-pid PID]
+    python -m tools.emulator.aws.lambda_.lambda_service --endpoint URL --state-dir DIR [--parent-pid PID]
 
 Started (and restarted if it dies) by the local AWS server, as its child. It reads the invocation journal
-(`tools.emulator.journal`): every accepted async invocation (an S3 event, an `Event` Invoke) is a queue marker
+(`journal`, beside it): every accepted async invocation (an S3 event, an `Event` Invoke) is a queue marker
 and a record; every `RequestResponse` Invoke is a request file the server waits on. For each it reads the
-function's configuration from the local AWS and runs attempts with `tools.emulator.local_lambda`:
+function's configuration from the local AWS and runs attempts with `tools.emulator.aws.lambda_.local_lambda`:
 
 * **Concurrency**: per function at most its reserved concurrency (GetFunctionConcurrency) or
   `LOCAL_LAMBDA_CONCURRENCY` (10) attempts run at once, each in its own process under its own limits; async
@@ -19,7 +19,7 @@ function's configuration from the local AWS and runs attempts with `tools.emulat
 * **At least once, never twice on restart**: a record is finished (attempts, outcome, destination) before its
   queue marker is removed; a restart resumes what is still queued and skips what is finished.
 * **Metrics**: AWS/Lambda Invocations, Errors, Duration, Throttles, DestinationDeliveryFailures, AsyncEventAge,
-  RecursiveInvocationsDropped (`tools.emulator.aws_metrics`).
+  RecursiveInvocationsDropped (`tools.emulator.aws.cloudwatch.aws_metrics`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tools.emulator import aws_metrics, cpu_share, journal, local_lambda
+from tools.emulator.aws import clients
+from tools.emulator.aws.cloudwatch import aws_metrics
+from tools.emulator.aws.lambda_ import cpu_share, journal, local_lambda
 from tools.files import write_atomic
 
 POLL_S = 0.05
@@ -72,7 +74,7 @@ class LambdaService:
         self.journal = journal.Journal(state_dir)
         self.cpu = cpu_share.CpuLimiter()
         self.runtime = local_lambda.LocalLambda(endpoint, state_dir=state_dir, cpu=self.cpu)
-        self.cloudwatch = local_lambda.aws_client("cloudwatch", endpoint)
+        self.cloudwatch = clients.aws_client("cloudwatch", endpoint)
         self.retry_delays = _retry_delays()
         self.default_concurrency = concurrency or int(os.environ.get("LOCAL_LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY))
         self.stopping = threading.Event()

@@ -20,9 +20,9 @@ ACCOUNT = "123456789012"
 
 
 def _client(endpoint: str, region: str) -> Any:
-    from tools.emulator import local_lambda  # noqa: PLC0415
+    from tools.emulator.aws import clients  # noqa: PLC0415
 
-    return local_lambda.aws_client("cloudwatch", endpoint, region)
+    return clients.aws_client("cloudwatch", endpoint, region)
 
 
 def publish_sqs_sent(endpoint: str, sent: dict[tuple[str, str], int]) -> None:

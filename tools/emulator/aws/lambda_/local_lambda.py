@@ -3,8 +3,8 @@
 moto cannot execute functions without Docker, so this module plays Lambda's execution environment. Everything is
 read from the local AWS rather than from a copy of the configuration: the function's configuration (handler,
 environment, memory, timeout, CodeSha256, logging, reserved concurrency) and its async invoke config (retries,
-maximum event age, on-failure destination). `tools.emulator.lambda_service` queues and schedules invocations
-and calls `LocalLambda.run_attempt` for each attempt; `tools.emulator.server` is where events come from.
+maximum event age, on-failure destination). `tools.emulator.aws.lambda_.lambda_service` queues and schedules invocations
+and calls `LocalLambda.run_attempt` for each attempt; `tools.emulator.aws.server` is where events come from.
 
 * **Code**: each attempt runs the package whose SHA-256 equals the deployed CodeSha256, downloaded from
   GetFunction's Code.Location (the local AWS serves the deployed bytes there, as AWS serves a presigned URL) and
@@ -15,7 +15,7 @@ and calls `LocalLambda.run_attempt` for each attempt; `tools.emulator.server` is
   the handler starts itself are killed with it but not counted). An address-space limit (RLIMIT_AS) is not used:
   it counts reserved, untouched virtual memory (glibc reserves up to 64 MB of arena per thread, and the
   handler's batch writers are threads): measured here, Python with boto3 and 8 busy threads has 629 MB of
-  address space for 57 MB resident. CPU: the share the memory size buys (`tools.emulator.cpu_share`: a cgroup
+  address space for 57 MB resident. CPU: the share the memory size buys (`cpu_share`, beside it: a cgroup
   quota where one is writable, else CPU time charged against the timeout). Each attempt's peak RSS is the
   kernel's high-water mark (VmHWM) of the function process; its CPU time comes from wait4's rusage.
 * **Trace**: the process gets `_X_AMZN_TRACE_ID` (Root, Parent, Lineage), so the SDK's recursion-detection
@@ -51,15 +51,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tools.emulator import cpu_share, local_aws
+from tools.emulator import endpoint
+from tools.emulator.aws.clients import FAKE_CREDENTIALS, aws_client
+from tools.emulator.aws.lambda_ import cpu_share
 from tools.terraform import tfwork
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
-DEFAULT_STATE_DIR = local_aws.DEFAULT_STATE_DIR
+DEFAULT_STATE_DIR = endpoint.DEFAULT_STATE_DIR
 DEFAULT_PACKAGE = tfwork.BUILD / "shipment_processor.zip"
 INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase of an on-demand function
 POLL_INTERVAL_S = 0.01
@@ -67,28 +67,11 @@ RESULT_GRACE_S = 2.0  # time a process gets to exit after returning (non-daemon 
 DEFAULT_MAX_EVENT_AGE_S = 21600
 JOURNAL_PAYLOAD_BYTES = 65536
 LOG_TAIL_BYTES = 4096  # X-Amz-Log-Result: the last 4 KB of the execution log
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test"}
 MOTO_DOCKER_ERROR = "error running docker:"
 
 
 class PackageMismatchError(RuntimeError):
     """No candidate package has the deployed CodeSha256: running it would not run what was deployed."""
-
-
-# --------------------------------------------------------------------------------------------------- clients
-
-
-def aws_client(service: str, endpoint: str, region: str = tfwork.LOCAL_REGION) -> Any:
-    """A boto3 client for the local AWS with fake credentials (never a real account)."""
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"mode": "standard", "max_attempts": 5}, s3={"addressing_style": "path"}),
-        verify=os.environ.get("AWS_CA_BUNDLE") if endpoint.startswith("https:") else None,
-    )
 
 
 # ------------------------------------------------------------------------------------------ function config
