@@ -225,9 +225,12 @@ class AttemptLimit:
             for path, value in self.controller.quota_files(self.group, share).items():
                 path.write_text(value)
 
-    def init_done(self) -> None:
-        """The runtime finished init: from now on the memory share applies (and CPU time is charged)."""
-        if self.pid is not None:
+    def init_done(self, init_cpu_s: float | None = None) -> None:
+        """The runtime finished init: from now on the memory share applies (and CPU time is charged).
+        ``init_cpu_s`` is the CPU time init used as the process itself read it (else it is read now, later)."""
+        if init_cpu_s is not None:
+            self.init_cpu_s = init_cpu_s
+        elif self.pid is not None:
             self.init_cpu_s = process_cpu_s(self.pid)
         self.set_share(self.share)
 

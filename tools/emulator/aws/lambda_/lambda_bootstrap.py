@@ -5,7 +5,7 @@ process whose environment is the deployed function's. It reads one invocation re
 imports the handler from `LAMBDA_TASK_ROOT` (the unpacked package), calls it with the event and a Lambda-like
 context, and reports each phase as one JSON line on the control pipe:
 
-    {"phase": "init_done", "init_ms": ...}    the module imported: the invoke (and its timeout) starts now
+    {"phase": "init_done", "init_ms": ..., "init_cpu_s": ...}    the module imported: the invoke starts now
     {"phase": "result", "payload": ...}       the handler returned
     {"phase": "error", "errorType": ..., ...} the handler (or the import) raised
 
@@ -175,7 +175,10 @@ def main() -> int:
     except Exception as exc:  # the runtime reports any import failure as the invocation's error
         error_type = "Runtime.ImportModuleError" if isinstance(exc, ImportError) else "Runtime.HandlerNotFound"
         return _fail(control, _error(exc, error_type), request["request_id"])
-    _send(control, {"phase": "init_done", "init_ms": (time.monotonic() - started) * 1000})
+    # The CPU time init used, read here: the runtime reads the message only at its next poll, by when the handler
+    # may already have used CPU that must be charged to the invoke phase.
+    _send(control, {"phase": "init_done", "init_ms": (time.monotonic() - started) * 1000,
+                    "init_cpu_s": time.process_time()})  # fmt: skip
 
     request_filter.request_id = request["request_id"]
     context = LambdaContext(request, int(time.time() * 1000) + int(request["timeout_ms"]))

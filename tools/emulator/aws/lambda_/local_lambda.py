@@ -751,7 +751,8 @@ class _Watch:
             self.init_ms = float(message.get("init_ms", 0.0))
             self.invoke_started = now
             self.stolen_at_invoke = self._stolen()
-            self.limit.init_done()
+            cpu = message.get("init_cpu_s")
+            self.limit.init_done(float(cpu) if cpu is not None else None)
         elif phase in {"result", "error"} and self.final is None:
             self.final = message
             self.finished = now
