@@ -15,7 +15,7 @@ ROOT = cases.ROOT
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
-    parser.add_argument("--cases", default="1,2,3,4,5,6", help="comma-separated case numbers (default: all)")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7", help="comma-separated case numbers (default: all)")
     parser.add_argument("--quick", action="store_true", help="tiny inputs: a smoke run of every code path")
     parser.add_argument("--parse-records", type=int, help="records per format in case 1 (default 1,000,000)")
     parser.add_argument("--repeats", type=int, help="most rounds of case 1, and runs of the batched writer in case 3")
