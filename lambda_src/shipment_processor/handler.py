@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -15,10 +16,12 @@ from logging import INFO, WARNING
 from typing import Any
 from urllib.parse import unquote_plus
 
+from . import seekable_gzip
 from .arns import unqualified_function_arn
 from .config import Settings
 from .logs import bind, configure, log, log_exception
 from .processor import FileProcessor, FileReport, Invocation, S3Object
+from .profiles import zone_data_source
 from .store import Store
 
 
@@ -68,8 +71,11 @@ def handle(event: Any, context: Any, rt: Runtime) -> dict[str, Any]:
 
     Three kinds of event: an S3 notification (every ObjectCreated record), a ``continuation`` this function
     queued for itself to carry on with a large file, and a ``reprocess`` request from an operator (a new attempt
-    on a version that is already final).
+    on a version that is already final). A fourth, ``probe``, touches nothing and answers what this runtime
+    provides (``shipment-ops smoke`` asks it on a real deployment).
     """
+    if isinstance(event, dict) and isinstance(event.get("probe"), dict):
+        return {"runtime": runtime_facts()}
     request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
     # requestId, as the Lambda runtime's own JSON log lines spell it, so one Logs Insights filter finds both.
     bind(requestId=request_id, environment=rt.settings.environment)
@@ -111,6 +117,17 @@ def handle(event: Any, context: Any, rt: Runtime) -> dict[str, Any]:
     if problems or failures:
         raise ProcessingError("; ".join(problems + failures)) from first_error
     return {"files": [asdict(report) for report in reports]}
+
+
+def runtime_facts() -> dict[str, Any]:
+    """What the code relies on the runtime for, as found here: no AWS call is made."""
+    return {
+        "python": platform.python_version(),
+        "architecture": platform.machine(),
+        "memory_mb": os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+        "gzip_seek_points": seekable_gzip.library(),  # None: gzip continuations decompress again from byte 0
+        "time_zones": zone_data_source(),
+    }
 
 
 def s3_objects(event: Any, settings: Settings) -> tuple[list[S3Object], list[str]]:

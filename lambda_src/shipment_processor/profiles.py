@@ -432,6 +432,15 @@ def load_zone(name: object) -> ZoneInfo:
     return ZoneInfo.from_file(io.BytesIO(data), key=name)
 
 
+def zone_data_source() -> str:
+    """Where :func:`load_zone` finds its zones on this runtime: the system's tz database, or the bundled copy."""
+    try:
+        ZoneInfo("Europe/Berlin")
+    except (ZoneInfoNotFoundError, ValueError):
+        return "python-dateutil's bundled copy" if _bundled_zone_data("Europe/Berlin") else "none"
+    return "the system's tz database"
+
+
 def _bundled_zone_data(name: str) -> bytes | None:
     """The TZif data of ``name`` from python-dateutil's bundled tarball (a botocore dependency), if present."""
     if dateutil_zoneinfo is None:  # pragma: no cover - botocore always brings python-dateutil

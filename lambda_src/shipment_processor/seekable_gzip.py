@@ -3,8 +3,9 @@
 A deflate stream cannot be entered at an arbitrary byte, but it can at a *block boundary*, given the bit
 position there and the last 32 KiB of output (the window back-references may reach into). This is zlib's own
 ``zran`` technique. Python's ``zlib`` module does not expose what it needs (``Z_BLOCK``, ``inflatePrime``,
-``inflateGetDictionary``), so the system's ``libz.so.1`` is driven through ``ctypes``: every Lambda runtime and
-both architectures ship it, so there is no native wheel to package.
+``inflateGetDictionary``), so the zlib the interpreter itself uses is driven through ``ctypes``: ``libz.so.1``, or
+the library the interpreter's ``zlib`` module was linked with, so there is no native wheel to package. Which one
+loaded (or that none did) is what :func:`library` says; the function answers it to ``shipment-ops smoke``.
 
 While a file streams, :class:`SeekableGunzip` notes a :class:`SeekPoint` at member starts and at block
 boundaries (at most one per :data:`SPAN` of output) and keeps the recent ones. When an invocation stops,
@@ -27,7 +28,7 @@ import gzip
 import struct
 import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -65,30 +66,57 @@ class _ZStream(ctypes.Structure):
     ]
 
 
+_CALLS = ("inflateInit2_", "inflate", "inflateEnd", "inflatePrime", "inflateSetDictionary", "inflateGetDictionary",
+          "zlibVersion")  # fmt: skip
+
+
 @cache
+def _loaded() -> tuple[ctypes.CDLL, str] | None:
+    """A zlib with the calls this module needs and where it came from, or None when there is none (nothing seeks)."""
+    for where in _candidates():
+        try:
+            lib = ctypes.CDLL(where)
+            for name in _CALLS:
+                getattr(lib, name)
+        except (OSError, AttributeError):
+            continue
+        lib.zlibVersion.restype = ctypes.c_char_p
+        return lib, where
+    return None
+
+
+def _candidates() -> Iterator[str]:
+    """Where to look for zlib, cheapest first.
+
+    ``libz.so.1`` is a plain dlopen (no ldconfig subprocess at a cold start). The interpreter's own ``zlib``
+    extension comes next: opening it again is free, and a symbol lookup through it also searches the libraries it
+    was linked with, so it finds zlib wherever the runtime keeps it, even under another file name. Last, the
+    platform's name for the library (macOS: ``libz.dylib``).
+    """
+    yield "libz.so.1"
+    module_file = getattr(zlib, "__file__", None)  # absent when zlib is built into the interpreter
+    if module_file:
+        yield module_file
+    yield ctypes.util.find_library("z") or "libz"  # runs ldconfig on Linux: only when the two above failed
+
+
 def _libz() -> ctypes.CDLL | None:
-    """The system zlib with the calls this module needs, or None when there is none (then nothing seeks)."""
-    try:
-        lib = _load()
-        for name in ("inflateInit2_", "inflate", "inflateEnd", "inflatePrime", "inflateSetDictionary",
-                     "inflateGetDictionary", "zlibVersion"):  # fmt: skip
-            getattr(lib, name)
-    except (OSError, AttributeError):
-        return None
-    lib.zlibVersion.restype = ctypes.c_char_p
-    return lib
-
-
-def _load() -> ctypes.CDLL:
-    try:
-        return ctypes.CDLL("libz.so.1")  # Linux (Lambda): dlopen directly, no ldconfig subprocess at a cold start
-    except OSError:
-        return ctypes.CDLL(ctypes.util.find_library("z") or "libz")  # elsewhere (macOS: libz.dylib)
+    loaded = _loaded()
+    return loaded[0] if loaded else None
 
 
 def available() -> bool:
-    """Whether gzip content can be entered in the middle here (the system libz loads and is recent enough)."""
-    return _libz() is not None
+    """Whether gzip content can be entered in the middle here (a zlib with the calls it needs loads)."""
+    return _loaded() is not None
+
+
+def library() -> str | None:
+    """The zlib that gzip seek points use, as "zlib 1.3.1 (libz.so.1)", or None when none loads."""
+    loaded = _loaded()
+    if loaded is None:
+        return None
+    lib, where = loaded
+    return f"zlib {lib.zlibVersion().decode()} ({where})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,13 @@ run wrote is left behind. (A healthy deployment passes every check: tests/integr
 
 from __future__ import annotations
 
+import io
 import json
+import platform
 from typing import Any
 
 import pytest
+from shipment_processor import handler
 
 from tests.unit.support import BUCKET, FUNCTION_ARN, World
 from tools.ops import cli, smoke
@@ -24,18 +27,27 @@ OUTPUTS = {
 
 
 class Function:
-    """Lambda's GetFunctionConfiguration for the deployed function (moto would need Docker to deploy one)."""
+    """Lambda's GetFunctionConfiguration and a synchronous Invoke of the deployed function, run in this process
+    (moto would need Docker to deploy one)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
 
     def get_function_configuration(self, *, FunctionName: str) -> dict[str, Any]:
         assert FunctionName == OUTPUTS["function_name"]
         variables = {"INCOMING_PREFIX": "incoming/", "ENVIRONMENT": "dev"}
         return {"FunctionArn": FUNCTION_ARN, "Environment": {"Variables": variables}}
 
+    def invoke(self, *, FunctionName: str, Payload: bytes, **_: Any) -> dict[str, Any]:
+        assert FunctionName == OUTPUTS["function_name"]
+        answer = json.dumps(self.world.invoke(json.loads(Payload))).encode()
+        return {"StatusCode": 200, "Payload": io.BytesIO(answer)}
+
 
 @pytest.fixture
 def env(world: World, monkeypatch: pytest.MonkeyPatch) -> Environment:
     environment = Environment.from_outputs(OUTPUTS, region="eu-west-1")
-    environment._clients["lambda"] = Function()
+    environment._clients["lambda"] = Function(world)
     monkeypatch.setattr(cli, "resolve", lambda **_: environment)
     return environment
 
@@ -70,12 +82,13 @@ def test_a_notification_that_misses_every_smoke_file_fails_first_and_uploads_not
 
     assert code == 1
     assert [(c["name"], c["result"]) for c in checks] == [
+        ("runtime", "PASS"),
         ("notification", "FAIL"),
         *[(name, "SKIP") for name in ("upload", "processed", "outcome", "events", "rejects report",
                                       "metrics document", "alarm inputs")],
         ("cleanup", "PASS"),
     ]  # fmt: skip
-    assert "no S3 notification of" in checks[0]["detail"] and "incoming/_smoke/smoke-*" in checks[0]["detail"]
+    assert "no S3 notification of" in checks[1]["detail"] and "incoming/_smoke/smoke-*" in checks[1]["detail"]
     assert world.s3.list_object_versions(Bucket=BUCKET).get("Versions") is None
 
 
@@ -106,3 +119,35 @@ def test_a_file_the_function_never_processes_fails_the_processed_check_and_is_de
     assert "removed 1 object version(s)" in checks[-1]["detail"]
     listed = world.s3.list_object_versions(Bucket=BUCKET, Prefix="incoming/_smoke/")
     assert listed.get("Versions", []) + listed.get("DeleteMarkers", []) == []
+
+
+@pytest.mark.parametrize(
+    ("facts", "found"),
+    [
+        ({"gzip_seek_points": None}, "no zlib with inflatePrime loads, so every continuation of a gzip"),
+        ({"time_zones": "none"}, "no tz database, so profiles that name a time zone cannot load"),
+    ],
+)
+def test_a_runtime_without_what_the_code_relies_on_fails_its_check_and_the_others_still_run(
+    world: World, env: Environment, monkeypatch: pytest.MonkeyPatch, facts: dict[str, Any], found: str
+) -> None:
+    notify(world, ".csv")
+    monkeypatch.setattr(handler, "runtime_facts", lambda real=handler.runtime_facts: {**real(), **facts})
+    checks: list[smoke.Check] = []
+
+    smoke.Smoke(env, timeout_s=0, say=checks.append, sleep=lambda _: None).run()
+
+    assert (checks[0].name, checks[0].passed) == ("runtime", False)
+    assert found in checks[0].detail and f"python {platform.python_version()}" in checks[0].detail
+    assert (checks[1].name, checks[1].passed) == ("notification", True), "the other checks do not need it"
+
+
+def test_a_function_that_cannot_answer_a_probe_fails_the_runtime_check(world: World, env: Environment) -> None:
+    failed = {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(b'{"errorMessage": "old code"}')}
+    env._clients["lambda"].invoke = lambda **_: failed  # type: ignore[attr-defined]
+    checks: list[smoke.Check] = []
+
+    smoke.Smoke(env, timeout_s=0, say=checks.append, sleep=lambda _: None).run()
+
+    assert (checks[0].name, checks[0].passed) == ("runtime", False)
+    assert "the function did not answer a probe" in checks[0].detail and "old code" in checks[0].detail

@@ -97,6 +97,17 @@ def test_s3_test_event_is_ignored(world: World) -> None:
     assert world.invoke(event) == {"files": []}
 
 
+def test_a_probe_answers_what_the_runtime_provides_and_touches_nothing(world: World) -> None:
+    answer = world.invoke({"probe": {}})
+
+    facts = answer["runtime"]
+    assert facts["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert facts["architecture"] == os.uname().machine
+    assert facts["gzip_seek_points"].startswith("zlib 1.")
+    assert facts["time_zones"] == "the system's tz database"
+    assert world.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
 @pytest.mark.parametrize(
     ("event", "message"),
     [

@@ -299,9 +299,16 @@ def test_zones_load_from_python_dateutils_bundled_data_when_the_system_has_none(
         assert datetime(2025, 7, 1, 12, tzinfo=zone).utcoffset().total_seconds() == -5 * 3600  # type: ignore[union-attr]
         with pytest.raises(ProfileError, match="'Mars/Olympus' is not an IANA time zone name"):
             load_zone.__wrapped__("Mars/Olympus")
+        assert profiles.zone_data_source() == "python-dateutil's bundled copy"
+        monkeypatch.setattr(profiles.dateutil_zoneinfo, "ZONEFILENAME", "no-such-archive.tar.gz")
+        assert profiles.zone_data_source() == "none"
     finally:
         zoneinfo.reset_tzpath()
         zoneinfo.ZoneInfo.clear_cache()
+
+
+def test_this_machine_has_a_system_tz_database() -> None:
+    assert profiles.zone_data_source() == "the system's tz database"
 
 
 def test_a_zone_missing_from_every_tz_database_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ exception with the same message (the shipper reads that message in the metadata 
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import gzip
 import io
@@ -175,20 +176,57 @@ def test_a_point_of_another_format_is_refused() -> None:
         SeekPoint.decode(base64.b64encode(other).decode())
 
 
-def test_without_a_system_libz_nothing_seeks(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_library(*_: object, **__: object) -> None:
-        raise OSError("libz.so.1: cannot open shared object file")
+def test_without_any_zlib_nothing_seeks(monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[str] = []
+
+    def no_library(name: str, *_: object, **__: object) -> None:
+        tried.append(name)
+        raise OSError(f"{name}: cannot open shared object file")
 
     monkeypatch.setattr(ctypes, "CDLL", no_library)
-    assert seekable_gzip._libz.__wrapped__() is None
-    monkeypatch.setattr(seekable_gzip, "_libz", lambda: None)
+    assert seekable_gzip._loaded.__wrapped__() is None
+    assert tried[:2] == ["libz.so.1", zlib.__file__], "libz.so.1 first, then the interpreter's own zlib module"
+    assert len(tried) == 3, "then the platform's name for the library"
+    monkeypatch.setattr(seekable_gzip, "_loaded", lambda: None)
     assert not seekable_gzip.available()
+    assert seekable_gzip.library() is None
     with pytest.raises(RuntimeError, match="libz is not available"):
         SeekableGunzip(io.BytesIO(PACKED).read, keep_back=0)
 
 
+def test_without_libz_so_1_the_zlib_the_interpreter_was_linked_with_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runtime that keeps zlib under another name, or only inside Python's zlib module, still seeks."""
+    real = ctypes.CDLL
+
+    def only_through_the_module(name: str, *args: object, **kwargs: object) -> ctypes.CDLL:
+        if name != zlib.__file__:
+            raise OSError(f"{name}: cannot open shared object file")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(ctypes, "CDLL", only_through_the_module)
+    monkeypatch.setattr(seekable_gzip, "_loaded", functools.cache(seekable_gzip._loaded.__wrapped__))
+    assert seekable_gzip.library() == f"zlib {zlib.ZLIB_RUNTIME_VERSION} ({zlib.__file__})"
+    assert seekable(PACKED)[:2] == (TEXT, None)
+
+
+def test_a_library_without_the_calls_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An old or stripped zlib without inflateGetDictionary is not used; the next candidate is."""
+    real = ctypes.CDLL
+
+    class Stripped:
+        def __getattr__(self, name: str) -> object:
+            raise AttributeError(name)
+
+    monkeypatch.setattr(
+        ctypes, "CDLL", lambda name, *a, **k: Stripped() if name == "libz.so.1" else real(name, *a, **k)
+    )
+    loaded = seekable_gzip._loaded.__wrapped__()
+    assert loaded is not None and loaded[1] == zlib.__file__
+
+
 def test_the_system_libz_is_found_here() -> None:
     assert seekable_gzip.available(), "every Lambda runtime ships libz.so.1; so must the test machine"
+    assert seekable_gzip.library() == f"zlib {zlib.ZLIB_RUNTIME_VERSION} (libz.so.1)"
 
 
 def test_a_point_where_a_members_deflate_data_starts_needs_no_window() -> None:
