@@ -235,10 +235,11 @@ variable "max_decompressed_bytes" {
   }
 
   # config.py's gzip_limit_reachable: a gzip at this limit must be readable within max_invocations invocations of
-  # this memory and timeout (CPU share = memory / 1769 MB; 0.025 CPU-s per MiB of content, 0.05 CPU-s per resume).
+  # this memory and timeout (CPU share = memory / 1769 MB, at most one core: the reader is one thread; 0.025 CPU-s
+  # per MiB of content, 0.05 CPU-s per resume).
   validation {
-    condition     = var.max_decompressed_bytes <= var.max_invocations * ((var.lambda_timeout_s - var.checkpoint_margin_ms / 1000) * var.lambda_memory_mb / 1769 - 0.05) / 0.025 * 1048576
-    error_message = "max_decompressed_bytes is more gzip content than max_invocations invocations of this memory and timeout can read (max_invocations x ((timeout - checkpoint margin) x memory / 1769 MB - 0.05 CPU-s) / 0.025 CPU-s per MiB): raise lambda_memory_mb, lambda_timeout_s or max_invocations, or lower max_decompressed_bytes (gzip_limit_reachable in lambda_src/shipment_processor/config.py)."
+    condition     = var.max_decompressed_bytes <= var.max_invocations * ((var.lambda_timeout_s - var.checkpoint_margin_ms / 1000) * min(var.lambda_memory_mb / 1769, 1) - 0.05) / 0.025 * 1048576
+    error_message = "max_decompressed_bytes is more gzip content than max_invocations invocations of this memory and timeout can read (max_invocations x ((timeout - checkpoint margin) x min(memory / 1769 MB, 1 core) - 0.05 CPU-s) / 0.025 CPU-s per MiB): raise lambda_memory_mb (up to 1769), lambda_timeout_s or max_invocations, or lower max_decompressed_bytes (gzip_limit_reachable in lambda_src/shipment_processor/config.py)."
   }
 }
 

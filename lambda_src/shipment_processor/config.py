@@ -52,7 +52,7 @@ CHOICE_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
 # decompress, split and parse (0.025 leaves 2x for a slower machine); a continuation re-enters the gzip at a block
 # boundary and re-reads at most one deflate block, under 0.02 CPU-s (0.05 with the same margin). Per-record costs
 # (writes) come on top and are bounded by MAX_RECORDS, as for a plain file.
-MB_PER_VCPU = 1769  # Lambda: 1,769 MB of memory buy one vCPU
+MB_PER_VCPU = 1769  # Lambda: 1,769 MB of memory buy one vCPU; more buys more vCPUs, and the reader runs on one
 CONTENT_CPU_S_PER_MIB = 0.025
 GZIP_RESUME_CPU_S = 0.05
 
@@ -61,7 +61,7 @@ def chain_content_limit(
     memory_mb: float, timeout_s: float, checkpoint_margin_ms: float, max_invocations: float
 ) -> float:
     """The most decompressed bytes a chain of ``max_invocations`` invocations can read (negative: none)."""
-    budget_cpu_s = (timeout_s - checkpoint_margin_ms / 1000) * memory_mb / MB_PER_VCPU
+    budget_cpu_s = (timeout_s - checkpoint_margin_ms / 1000) * min(memory_mb / MB_PER_VCPU, 1)
     return max_invocations * (budget_cpu_s - GZIP_RESUME_CPU_S) / CONTENT_CPU_S_PER_MIB * 1_048_576
 
 

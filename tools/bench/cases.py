@@ -52,10 +52,13 @@ class Sizes:
     import_repeats: int = 7
     e2e_files: tuple[str, ...] = ("csv", "gzip")  # case 4's files: the CSV, a gzip of other updates
     gzip_records: int = 1_200_000  # case 6: a CSV and its gzip read across invocations (about 12 at the defaults)
+    # case 6's largest gzips: (records, content, compressed) limits; None: the function's defaults
+    largest_limits: tuple[int, int, int] | None = None
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(20_000, 2, 120.0, 4 * MIB, 1_000, 2, 1, 5_000, 1, 3, gzip_records=20_000)
+        return cls(20_000, 2, 120.0, 4 * MIB, 1_000, 2, 1, 5_000, 1, 3, gzip_records=20_000,
+                   largest_limits=(30_000, 8 * MIB, 4 * MIB))  # fmt: skip
 
     def store_source_records(self) -> int:
         """Records to read for ``store_items`` accepted ones (about 1 % of the generated records are invalid)."""

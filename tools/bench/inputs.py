@@ -179,6 +179,80 @@ def gzipped(source: Path) -> Path:
     return _atomic(gzip_path(source), write)
 
 
+def limit_gzip_path(
+    directory: Path, *, records: int, content: int, compressed: int, notes: int, seed: int = SEED
+) -> Path:
+    name = f"shipments-v{GENERATOR_VERSION}-s{seed}-limits-n{records}-c{content}-z{compressed}-notes{notes}.csv.gz"
+    return directory / name
+
+
+def limit_gzip(
+    directory: Path, *, records: int, content: int, compressed: int, notes: int = 0, seed: int = SEED
+) -> Path:
+    """The largest gzip CSV within three limits: at most ``records`` records, ``content`` bytes of content and
+    ``compressed`` bytes of gzip, written straight into the gzip (no plain copy). ``notes`` > 0 adds a ``notes``
+    column of about that many bytes of free text per record (drawn from a seeded pool of remarks), so the content
+    limit binds before the record count does."""
+    pool: list[str] = []
+    if notes:
+        words = ("parcel", "left", "at", "door", "customer", "not", "home", "signed", "by", "neighbour", "damaged",
+                 "box", "rerouted", "via", "hub", "depot", "awaiting", "customs", "clearance", "pallet", "wrapped",
+                 "driver", "called", "recipient", "gate", "code", "missing", "rescheduled", "for", "tomorrow",
+                 )  # fmt: skip
+        draw = random.Random(seed + 1)
+        for _ in range(4096):
+            text = ""
+            while len(text) < notes:
+                text += draw.choice(words) + " "
+            pool.append(text.strip())
+    margin = min(1 << 20, compressed // 8)  # the compressor holds back output; stop while the file is surely within
+    counted = 0
+
+    def write(target: Path) -> None:
+        nonlocal counted
+        with target.open("wb") as sink, gzip.GzipFile(filename="", mode="wb", fileobj=sink, compresslevel=6,
+                                                      mtime=0) as packed:  # fmt: skip
+            header = ",".join(FIELDS + (("notes",) if notes else ())) + "\n"
+            buffer, written = [header], len(header)
+            choose = random.Random(seed + 2).randrange
+            for count, row in enumerate(rows(records, seed), start=1):
+                cells = [f'"{cell}"' if "," in cell else cell for cell in row]
+                if notes:
+                    cells.append(pool[choose(4096)])
+                line = ",".join(cells) + "\n"
+                if written + len(line) > content:
+                    break
+                buffer.append(line)
+                written += len(line)
+                counted = count
+                if count % 10_000 == 0:
+                    packed.write("".join(buffer).encode())
+                    buffer.clear()
+                    if sink.tell() + margin > compressed:
+                        break
+            packed.write("".join(buffer).encode())
+
+    path = limit_gzip_path(directory, records=records, content=content, compressed=compressed, notes=notes, seed=seed)
+    count_file = path.with_name(path.name + ".records")
+    if not count_file.is_file():
+        path.unlink(missing_ok=True)
+        _atomic(path, write)
+        count_file.write_text(str(counted))
+    return path
+
+
+def record_count(path: Path) -> int:
+    """How many records :func:`limit_gzip` wrote into ``path``."""
+    return int(path.with_name(path.name + ".records").read_text())
+
+
+def content_size(path: Path) -> int:
+    """A single-member gzip's content size, from its trailer (ISIZE: the size modulo 4 GiB)."""
+    with path.open("rb") as packed:
+        packed.seek(-4, 2)
+        return int.from_bytes(packed.read(4), "little")
+
+
 def sized_csv_and_gzip(directory: Path, size_bytes: int, seed: int = SEED) -> tuple[Path, Path]:
     plain = sized_csv(directory, size_bytes, seed)
     return plain, gzipped(plain)
