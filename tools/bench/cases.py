@@ -778,7 +778,7 @@ def profiles(ctx: Context, report: Report) -> None:
         )
     )
     report.note(
-        "Case 6: each time is the best of 3 passes over the file's bytes in memory, in a fresh process per "
+        "Case 7: each time is the best of 3 passes over the file's bytes in memory, in a fresh process per "
         "measurement; the three measurements are interleaved round by round. The profiled file holds the same "
         "records as the plain one, written the way a shipper's own export would be."
     )
