@@ -166,7 +166,7 @@ class FileProcessor:
     ) -> None:
         self.settings, self.store = settings, store
         self._clock, self._monotonic = clock, monotonic
-        self.ledger = Ledger(store, clock=lambda: self._clock().timestamp())
+        self.ledger = Ledger(store.metadata_table, clock=lambda: self._clock().timestamp())
         self.profiles = (
             ProfileStore(lambda: store.client("s3"), settings.profiles_bucket, settings.profiles_key)
             if settings.profiles_key
