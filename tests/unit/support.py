@@ -55,6 +55,18 @@ NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 EVENT_TIME = "2026-03-01T11:59:58.123Z"
 # The metadata table's global secondary indexes, as modules/dynamodb declares them: name -> hash key.
 METADATA_INDEXES = {"by-day": "upload_day", "by-shipper": "shipper", "by-problem": "problem_status"}
+# Where the root module writes the shipper profiles object, in the files bucket.
+PROFILES_KEY = "config/shipper-profiles.json"
+# A shipper's profile for German CSV exports: windows-1252, ';'-separated, German column names and statuses,
+# and the time in two columns of Berlin local time.
+KRAUS_PROFILE: dict[str, Any] = {
+    "encoding": "windows-1252",
+    "csv": {"delimiter": ";"},
+    "columns": {"shipment_id": "Sendungsnummer", "status": "Status", "timestamp": ["Datum", "Zeit"]},
+    "rename": {"Ort": "location"},
+    "statuses": {"map": {"zugestellt": "DELIVERED", "in Zustellung": "OUT_FOR_DELIVERY"}},
+    "timestamps": {"formats": ["%d.%m.%Y %H:%M"], "zone": "Europe/Berlin"},
+}
 
 
 def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,6 +92,12 @@ def mocked_world(capsys: pytest.CaptureFixture[str]) -> Iterator[World]:
         dynamodb = SESSION.client("dynamodb", region_name=REGION)
         create_tables(dynamodb)
         yield World(s3, dynamodb, capsys)
+
+
+def put_profiles(s3: Any, profiles: Mapping[str, Any] | bytes) -> None:
+    """Write the shipper profiles object as Terraform does: ``profiles`` by shipper name, or the object's bytes."""
+    body = profiles if isinstance(profiles, bytes) else json.dumps({"format": 1, "profiles": profiles}).encode()
+    s3.put_object(Bucket=BUCKET, Key=PROFILES_KEY, Body=body)
 
 
 def create_tables(dynamodb: Any, metadata_table: str = METADATA_TABLE, events_table: str = EVENTS_TABLE) -> None:
