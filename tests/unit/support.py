@@ -519,6 +519,25 @@ class FaultyDynamoDB:
         return self._real.batch_write_item(**kwargs)
 
 
+class AtTheFinalWrite:
+    """The real (moto) DynamoDB client, with :meth:`final_write` run just before each write of a file's final item
+    (every other call passes through): a subclass refuses that write there, or changes the item first."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        if kwargs["Item"].get("processing_status", {}).get("S") not in (None, "PROCESSING"):
+            self.final_write(kwargs)
+        return self._real.put_item(**kwargs)
+
+    def final_write(self, request: dict[str, Any]) -> None:
+        """What happens just before ``request`` (PutItem's arguments) writes a final item."""
+
+
 def assert_consistent(result: Processed, *, duplicates: int = 0) -> None:
     """The invariants every processed file must satisfy, whatever its outcome."""
     item = result.item
