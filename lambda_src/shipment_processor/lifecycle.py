@@ -23,7 +23,8 @@ id (Lambda retries an async invocation with the same id, after the earlier try e
 with the hand-off token the checkpoint wrote. Taking over resumes from the last checkpoint, never restarts.
 A taken-over invocation that tries to write again finds another token and stops (SUPERSEDED).
 
-This module decides; :class:`~.store.Store` does the writes. It imports nothing from boto3.
+This module decides; the metadata table's adapter (:class:`~.aws.metadata.MetadataTable`) does the writes. It
+imports nothing from boto3.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ RUN_FIELDS = (
 
 
 class MetadataTable(Protocol):
-    """The conditional writes the ledger needs (implemented by :class:`~.store.Store`)."""
+    """The conditional writes the ledger needs (implemented by :class:`~.aws.metadata.MetadataTable`)."""
 
     def put_if(self, item: Mapping[str, Any], condition: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
         """None when written, else what stood in the way ({} when nothing)."""

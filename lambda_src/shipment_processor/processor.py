@@ -166,7 +166,7 @@ class FileProcessor:
     ) -> None:
         self.settings, self.store = settings, store
         self._clock, self._monotonic = clock, monotonic
-        self.ledger = Ledger(store, clock=lambda: self._clock().timestamp())
+        self.ledger = Ledger(store.metadata_table, clock=lambda: self._clock().timestamp())
         self.profiles = (
             ProfileStore(lambda: store.client("s3"), settings.profiles_bucket, settings.profiles_key)
             if settings.profiles_key
@@ -582,11 +582,7 @@ class FileProcessor:
 
     def _skipped(self, skip: Skip, invocation: Invocation) -> FileReport:
         item = skip.item
-        fields = {
-            "key": item.get("filename"),
-            "version_id": item.get("version_id"),
-            "upload_timestamp": item.get("upload_timestamp"),
-        }
+        fields = _log_fields(item)
         if skip.pending_outcome and self._publish_pending(item, invocation):
             return _report(item)
         if skip.status == "DUPLICATE":
@@ -620,8 +616,7 @@ class FileProcessor:
         the same pending outcome publish it once); False when another invocation has it."""
         expiry = self._claim_expiry(self._clock(), invocation)
         taken = self.ledger.take_outcome(item, invocation.request_id, expiry)
-        fields = {"key": item.get("filename"), "version_id": item.get("version_id"),
-                  "upload_timestamp": item.get("upload_timestamp")}  # fmt: skip
+        fields = _log_fields(item)
         if taken is None:
             log(INFO, "final item's pending outcome is being published by another invocation", **fields)
             return False
@@ -635,6 +630,15 @@ class FileProcessor:
         else:
             seconds = self.settings.claim_timeout_s
         return int(now.timestamp()) + seconds + CLAIM_GRACE_S
+
+
+def _log_fields(item: Mapping[str, Any]) -> dict[str, Any]:
+    """What names a file item's version in a log line: its key, version id and upload timestamp."""
+    return {
+        "key": item.get("filename"),
+        "version_id": item.get("version_id"),
+        "upload_timestamp": item.get("upload_timestamp"),
+    }
 
 
 def _report(item: Mapping[str, Any]) -> FileReport:

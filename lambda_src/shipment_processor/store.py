@@ -14,7 +14,7 @@ from .aws import notify
 from .aws.clients import Backoff, client_config, shared_session
 from .aws.direct_write import DirectTransport, UnsupportedProxyError
 from .aws.events import EventWriter, PipelinedWriter, SdkEvents
-from .aws.metadata import Conflict, Item, MetadataTable
+from .aws.metadata import MetadataTable
 from .aws.rejects import REPORT_PART_BYTES, RejectsWriter
 from .aws.s3_source import S3Source
 from .config import Settings
@@ -73,28 +73,6 @@ class Store:
     def rejects_writer(self, bucket: str, key: str, metadata: Mapping[str, str]) -> RejectsWriter:
         """A writer for a report that is written in one invocation (no parts carried to another)."""
         return self.rejects_report(bucket, key, metadata, f"{self.settings.rejects_prefix}.partial/")
-
-    # --- metadata table ------------------------------------------------------------------------------------
-
-    def put_if(self, item: Mapping[str, Any], condition: str, values: Mapping[str, Any]) -> Conflict | None:
-        """PutItem when ``condition`` holds: None when written, else the item that stood in the way."""
-        return self.metadata_table.put_if(item, condition, values)
-
-    def update_if(
-        self,
-        key: Mapping[str, str],
-        update: str,
-        condition: str,
-        values: Mapping[str, Any],
-        *,
-        names: Mapping[str, str] | None = None,
-    ) -> tuple[Item | None, Conflict | None]:
-        """UpdateItem when ``condition`` holds: (the item as written, None), or (None, what stood in the way)."""
-        return self.metadata_table.update_if(key, update, condition, values, names=names)
-
-    def get_metadata(self, filename: str, upload_timestamp: str) -> Item | None:
-        """The metadata item as plain Python values (consistent read)."""
-        return self.metadata_table.get_metadata(filename, upload_timestamp)
 
     # --- Lambda and EventBridge ----------------------------------------------------------------------------
 

@@ -13,16 +13,6 @@ from tests.unit.support import BUCKET, NOW, Context, World, as_csv, record, reco
 from tools.ops import cli
 from tools.ops.environment import Environment
 
-OUTPUTS = {
-    "bucket_name": BUCKET,
-    "metadata_table_name": "shipment-metadata-dev",
-    "events_table_name": "shipment-events-dev",
-    "function_name": "shipment-processor-dev",
-    "log_group_name": "/aws/lambda/shipment-processor-dev",
-    "failure_queue_url": None,
-    "failure_rate_alarm_name": "shipment-file-failure-rate-dev",
-}
-
 
 class HandlerAsLambda:
     """Lambda's Invoke API running the real handler in this process (synchronous invocations)."""
@@ -44,12 +34,14 @@ class HandlerAsLambda:
 
 
 @pytest.fixture
-def env(world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Environment:
-    queue = world_queue(world)
-    environment = Environment.from_outputs({**OUTPUTS, "failure_queue_url": queue}, region="eu-west-1")
-    environment._clients["lambda"] = HandlerAsLambda(world)
-    monkeypatch.setattr(cli, "resolve", lambda **_: environment)
-    return environment
+def lambda_client(world: World) -> HandlerAsLambda:
+    return HandlerAsLambda(world)
+
+
+@pytest.fixture
+def outputs(outputs: dict[str, Any], world: World) -> dict[str, Any]:
+    """The deployment's outputs, with an on-failure queue."""
+    return {**outputs, "failure_queue_url": world_queue(world)}
 
 
 def world_queue(world: World) -> str:

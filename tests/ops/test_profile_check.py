@@ -15,18 +15,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.unit.support import BUCKET, REGION
+from tests.unit.support import BUCKET, KRAUS_PROFILE, PROFILES_KEY, REGION, put_profiles
 from tools.emulator import endpoint as local
 from tools.ops import cli
 
-KRAUS: dict[str, Any] = {
-    "encoding": "windows-1252",
-    "csv": {"delimiter": ";"},
-    "columns": {"shipment_id": "Sendungsnummer", "status": "Status", "timestamp": ["Datum", "Zeit"]},
-    "rename": {"Ort": "location"},
-    "statuses": {"map": {"zugestellt": "DELIVERED", "in Zustellung": "OUT_FOR_DELIVERY"}},
-    "timestamps": {"formats": ["%d.%m.%Y %H:%M"], "zone": "Europe/Berlin"},
-}
 SAMPLE = (
     "Sendungsnummer;Status;Datum;Zeit;Ort\n"
     "KR-1;zugestellt;03.06.2025;14:30;München\n"
@@ -34,7 +26,6 @@ SAMPLE = (
     "KR-3;In Zustellung;03.06.2025;08:00;Köln\n"
     "KR-4;verloren;03.06.2025;14:35;Köln\n"
 ).encode("cp1252")
-PROFILES_KEY = "config/shipper-profiles.json"
 FUNCTION = "shipment-processor-dev"
 
 
@@ -48,7 +39,7 @@ def sample(tmp_path: Path) -> Path:
 @pytest.fixture
 def profile_file(tmp_path: Path) -> Path:
     path = tmp_path / "kraus.json"
-    path.write_text(json.dumps(KRAUS))
+    path.write_text(json.dumps(KRAUS_PROFILE))
     return path
 
 
@@ -116,7 +107,7 @@ def test_a_bad_profile_file_is_refused_with_its_problems(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, sample: Path
 ) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({**KRAUS, "encoding": "ebcdic"}))
+    bad.write_text(json.dumps({**KRAUS_PROFILE, "encoding": "ebcdic"}))
 
     code, _, err = run(capsys, "profile", "check", "--shipper", "kraus", "--profile-file", str(bad), str(sample))
 
@@ -179,10 +170,6 @@ def local_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
         server.stop()
 
 
-def deploy(aws: dict[str, Any], profiles: dict[str, Any]) -> None:
-    aws["s3"].put_object(Bucket=BUCKET, Key=PROFILES_KEY, Body=json.dumps({"format": 1, "profiles": profiles}))
-
-
 def keys(aws: dict[str, Any]) -> list[str]:
     return [o["Key"] for o in aws["s3"].list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
@@ -190,7 +177,7 @@ def keys(aws: dict[str, Any]) -> list[str]:
 def test_local_checks_the_deployed_profile_with_the_functions_limits_and_writes_nothing(
     capsys: pytest.CaptureFixture[str], local_aws: dict[str, Any], sample: Path
 ) -> None:
-    deploy(local_aws, {"kraus": KRAUS})
+    put_profiles(local_aws["s3"], {"kraus": KRAUS_PROFILE})
 
     code, text, _ = run(capsys, "--local", "--state-dir", local_aws["state_dir"], "profile", "check", "--shipper",
                         "kraus", str(sample))  # fmt: skip
@@ -204,7 +191,7 @@ def test_local_checks_the_deployed_profile_with_the_functions_limits_and_writes_
 def test_local_a_profile_file_is_checked_with_the_deployments_limits(
     capsys: pytest.CaptureFixture[str], local_aws: dict[str, Any], sample: Path, profile_file: Path
 ) -> None:
-    deploy(local_aws, {})
+    put_profiles(local_aws["s3"], {})
 
     _, text, _ = run(capsys, "--local", "--state-dir", local_aws["state_dir"], "profile", "check", "--shipper",
                      "kraus", "--profile-file", str(profile_file), str(sample))  # fmt: skip
@@ -216,7 +203,7 @@ def test_local_a_profile_file_is_checked_with_the_deployments_limits(
 def test_local_a_shipper_without_a_profile_is_checked_against_the_contract(
     capsys: pytest.CaptureFixture[str], local_aws: dict[str, Any], tmp_path: Path
 ) -> None:
-    deploy(local_aws, {"kraus": KRAUS})
+    put_profiles(local_aws["s3"], {"kraus": KRAUS_PROFILE})
     sample = tmp_path / "acme.csv"
     sample.write_text("shipment_id,status,timestamp\nS-1,CREATED,2026-01-01T00:00:00Z\n")
 
@@ -231,7 +218,7 @@ def test_local_a_shipper_without_a_profile_is_checked_against_the_contract(
 def test_local_a_deployed_profile_the_function_refuses_is_reported(
     capsys: pytest.CaptureFixture[str], local_aws: dict[str, Any], sample: Path
 ) -> None:
-    deploy(local_aws, {"kraus": {**KRAUS, "timestamps": {"zone": "Mars/Olympus"}}})
+    put_profiles(local_aws["s3"], {"kraus": {**KRAUS_PROFILE, "timestamps": {"zone": "Mars/Olympus"}}})
 
     code, _, err = run(capsys, "--local", "--state-dir", local_aws["state_dir"], "profile", "check", "--shipper",
                        "kraus", str(sample))  # fmt: skip

@@ -15,41 +15,28 @@ from tests.unit.support import BUCKET, FUNCTION_ARN, World
 from tools.ops import cli, smoke
 from tools.ops.environment import Environment
 
-OUTPUTS = {
-    "bucket_name": BUCKET,
-    "metadata_table_name": "shipment-metadata-dev",
-    "events_table_name": "shipment-events-dev",
-    "function_name": "shipment-processor-dev",
-    "log_group_name": "/aws/lambda/shipment-processor-dev",
-    "failure_queue_url": None,
-    "failure_rate_alarm_name": "shipment-file-failure-rate-dev",
-}
-
 
 class Function:
     """Lambda's GetFunctionConfiguration and a synchronous Invoke of the deployed function, run in this process
     (moto would need Docker to deploy one)."""
 
-    def __init__(self, world: World) -> None:
-        self.world = world
+    def __init__(self, world: World, name: str) -> None:
+        self.world, self.name = world, name
 
     def get_function_configuration(self, *, FunctionName: str) -> dict[str, Any]:
-        assert FunctionName == OUTPUTS["function_name"]
+        assert FunctionName == self.name
         variables = {"INCOMING_PREFIX": "incoming/", "ENVIRONMENT": "dev"}
         return {"FunctionArn": FUNCTION_ARN, "Environment": {"Variables": variables}}
 
     def invoke(self, *, FunctionName: str, Payload: bytes, **_: Any) -> dict[str, Any]:
-        assert FunctionName == OUTPUTS["function_name"]
+        assert FunctionName == self.name
         answer = json.dumps(self.world.invoke(json.loads(Payload))).encode()
         return {"StatusCode": 200, "Payload": io.BytesIO(answer)}
 
 
 @pytest.fixture
-def env(world: World, monkeypatch: pytest.MonkeyPatch) -> Environment:
-    environment = Environment.from_outputs(OUTPUTS, region="eu-west-1")
-    environment._clients["lambda"] = Function(world)
-    monkeypatch.setattr(cli, "resolve", lambda **_: environment)
-    return environment
+def lambda_client(world: World, outputs: dict[str, Any]) -> Function:
+    return Function(world, outputs["function_name"])
 
 
 def notify(world: World, suffix: str) -> None:

@@ -24,6 +24,7 @@ from tests.unit.support import (
     EVENTS_TABLE,
     METADATA_TABLE,
     REGION,
+    AtTheFinalWrite,
     FaultyDynamoDB,
     ShortContext,
     World,
@@ -172,19 +173,11 @@ def _run_every_call_path(world: World, recording: list[bool], queued: list[dict[
     deliver({"reprocess": {"bucket": BUCKET, "key": long_key, "version_id": world.metadata(long_key)[0]["version_id"]}})
 
 
-class FailsFinalWrite:
+class FailsFinalWrite(AtTheFinalWrite):
     """DynamoDB refusing the write of a file's final item (every other call passes through)."""
 
-    def __init__(self, real: Any) -> None:
-        self._real = real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def put_item(self, **kwargs: Any) -> Any:
-        if kwargs["Item"].get("processing_status", {}).get("S") not in (None, "PROCESSING"):
-            raise RuntimeError("final write refused")
-        return self._real.put_item(**kwargs)
+    def final_write(self, request: dict[str, Any]) -> None:
+        raise RuntimeError("final write refused")
 
 
 def _allowed(policy: list[dict[str, Any]], action: str, resource: str) -> bool:

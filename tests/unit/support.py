@@ -55,6 +55,18 @@ NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 EVENT_TIME = "2026-03-01T11:59:58.123Z"
 # The metadata table's global secondary indexes, as modules/dynamodb declares them: name -> hash key.
 METADATA_INDEXES = {"by-day": "upload_day", "by-shipper": "shipper", "by-problem": "problem_status"}
+# Where the root module writes the shipper profiles object, in the files bucket.
+PROFILES_KEY = "config/shipper-profiles.json"
+# A shipper's profile for German CSV exports: windows-1252, ';'-separated, German column names and statuses,
+# and the time in two columns of Berlin local time.
+KRAUS_PROFILE: dict[str, Any] = {
+    "encoding": "windows-1252",
+    "csv": {"delimiter": ";"},
+    "columns": {"shipment_id": "Sendungsnummer", "status": "Status", "timestamp": ["Datum", "Zeit"]},
+    "rename": {"Ort": "location"},
+    "statuses": {"map": {"zugestellt": "DELIVERED", "in Zustellung": "OUT_FOR_DELIVERY"}},
+    "timestamps": {"formats": ["%d.%m.%Y %H:%M"], "zone": "Europe/Berlin"},
+}
 
 
 def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,6 +92,12 @@ def mocked_world(capsys: pytest.CaptureFixture[str]) -> Iterator[World]:
         dynamodb = SESSION.client("dynamodb", region_name=REGION)
         create_tables(dynamodb)
         yield World(s3, dynamodb, capsys)
+
+
+def put_profiles(s3: Any, profiles: Mapping[str, Any] | bytes) -> None:
+    """Write the shipper profiles object as Terraform does: ``profiles`` by shipper name, or the object's bytes."""
+    body = profiles if isinstance(profiles, bytes) else json.dumps({"format": 1, "profiles": profiles}).encode()
+    s3.put_object(Bucket=BUCKET, Key=PROFILES_KEY, Body=body)
 
 
 def create_tables(dynamodb: Any, metadata_table: str = METADATA_TABLE, events_table: str = EVENTS_TABLE) -> None:
@@ -499,6 +517,25 @@ class FaultyDynamoDB:
                 self._real.batch_write_item(RequestItems={table: written})
             return {"UnprocessedItems": {table: unprocessed}}
         return self._real.batch_write_item(**kwargs)
+
+
+class AtTheFinalWrite:
+    """The real (moto) DynamoDB client, with :meth:`final_write` run just before each write of a file's final item
+    (every other call passes through): a subclass refuses that write there, or changes the item first."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        if kwargs["Item"].get("processing_status", {}).get("S") not in (None, "PROCESSING"):
+            self.final_write(kwargs)
+        return self._real.put_item(**kwargs)
+
+    def final_write(self, request: dict[str, Any]) -> None:
+        """What happens just before ``request`` (PutItem's arguments) writes a final item."""
 
 
 def assert_consistent(result: Processed, *, duplicates: int = 0) -> None:

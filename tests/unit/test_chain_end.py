@@ -34,6 +34,7 @@ from .support import (
     BUCKET,
     EVENT_TIME,
     NOW,
+    AtTheFinalWrite,
     Context,
     FaultyDynamoDB,
     S3Limits,
@@ -493,22 +494,14 @@ def test_a_reprocess_leaves_a_pending_outcome_to_its_live_holder(world: World) -
 
 
 def test_an_end_whose_claim_was_taken_over_after_it_was_recorded_is_left_to_the_new_holder(world: World) -> None:
-    class TakenOverBeforeTheFinalWrite:
-        def __init__(self, real: Any) -> None:
-            self._real = real
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._real, name)
-
-        def put_item(self, **kwargs: Any) -> Any:
-            if kwargs["Item"].get("processing_status", {}).get("S") not in (None, "PROCESSING"):
-                self._real.update_item(
-                    TableName=kwargs["TableName"],
-                    Key={name: kwargs["Item"][name] for name in ("filename", "upload_timestamp")},
-                    UpdateExpression="SET claim_token = :other",
-                    ExpressionAttributeValues={":other": {"S": "someone-else"}},
-                )
-            return self._real.put_item(**kwargs)
+    class TakenOverBeforeTheFinalWrite(AtTheFinalWrite):
+        def final_write(self, request: dict[str, Any]) -> None:
+            self._real.update_item(
+                TableName=request["TableName"],
+                Key={name: request["Item"][name] for name in ("filename", "upload_timestamp")},
+                UpdateExpression="SET claim_token = :other",
+                ExpressionAttributeValues={":other": {"S": "someone-else"}},
+            )
 
     meta = world.put(KEY, rows_as_csv(20))
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from shipment_processor.aws.metadata import MetadataTable
 from shipment_processor.config import Settings
 from shipment_processor.lifecycle import GUARD_PREFIX, Claim, Ledger, Skip, Target
 from shipment_processor.store import Store
@@ -22,8 +23,8 @@ class Rival:
     """The metadata table, with a rival's write applied just before the ledger's next conditional update, or
     with the ledger's own update applied and its response lost."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, real: MetadataTable) -> None:
+        self.real = real
         self.before_update: Callable[[], None] | None = None
         self.lose_next_update = False
         self.lose_next_put = False
@@ -31,9 +32,9 @@ class Rival:
     def put_if(self, item: Mapping[str, Any], condition: str, values: Mapping[str, Any]) -> Any:
         if self.lose_next_put:
             self.lose_next_put = False
-            assert self.store.put_if(item, condition, values) is None
-            return self.store.get_metadata(item["filename"], item["upload_timestamp"])
-        return self.store.put_if(item, condition, values)
+            assert self.real.put_if(item, condition, values) is None
+            return self.real.get_metadata(item["filename"], item["upload_timestamp"])
+        return self.real.put_if(item, condition, values)
 
     def update_if(self, key: Mapping[str, str], update: str, condition: str, values: Mapping[str, Any], **kw: Any):
         if self.before_update is not None:
@@ -41,18 +42,18 @@ class Rival:
             rival()
         if self.lose_next_update:
             self.lose_next_update = False
-            written, conflict = self.store.update_if(key, update, condition, values, **kw)
+            written, conflict = self.real.update_if(key, update, condition, values, **kw)
             assert written is not None, conflict
             return None, written  # applied; the re-sent request then fails its own condition
-        return self.store.update_if(key, update, condition, values, **kw)
+        return self.real.update_if(key, update, condition, values, **kw)
 
     def get_metadata(self, filename: str, upload_timestamp: str) -> Any:
-        return self.store.get_metadata(filename, upload_timestamp)
+        return self.real.get_metadata(filename, upload_timestamp)
 
 
 @pytest.fixture
 def table(world: World) -> Rival:
-    return Rival(Store(Settings(), s3=world.s3, dynamodb=world.dynamodb))
+    return Rival(Store(Settings(), dynamodb=world.dynamodb).metadata_table)
 
 
 def ledger(table: Rival, now: int = NOW) -> Ledger:
@@ -91,7 +92,7 @@ def test_a_version_is_found_by_its_version_id_even_when_it_shares_an_event_time(
 
 def test_a_continuation_of_an_attempt_that_a_reprocess_replaced_is_superseded(table: Rival) -> None:
     claim = claimed(table)
-    table.store.update_if(claim.key, "SET #attempt = :two", "attribute_exists(filename)", {":two": 2})
+    table.real.update_if(claim.key, "SET #attempt = :two", "attribute_exists(filename)", {":two": 2})
     continuation = {"key": KEY, "upload_timestamp": EVENT_TIME, "attempt": 1, "segment": 2, "handoff_token": "h"}
 
     taken = ledger(table).resume(continuation, "req-c2", NOW + 60)
@@ -191,7 +192,7 @@ def test_why_a_claim_may_be_taken_over(table: Rival, state: dict[str, Any], why:
     update = ("SET " + ", ".join(f"#{n} = :{n}" for n in names) if names else "") + (
         " REMOVE " + ", ".join(f"#{n}" for n in removed) if removed else ""
     )
-    table.store.update_if(claim.key, update.strip(), "attribute_exists(filename)",
+    table.real.update_if(claim.key, update.strip(), "attribute_exists(filename)",
                           {f":{n}": state[n] for n in names})  # fmt: skip
 
     taken = ledger(table).begin(target(), "req-2", NOW + 60, {})
@@ -219,14 +220,14 @@ class Meddling(Rival):
     (and leaves the item as takeable as it was): every update the ledger tries fails its condition."""
 
     def update_if(self, key: Mapping[str, str], update: str, condition: str, values: Mapping[str, Any], **kw: Any):
-        self.store.update_if(key, "SET #claim_token = :other", "attribute_exists(filename)",
+        self.real.update_if(key, "SET #claim_token = :other", "attribute_exists(filename)",
                              {":other": f"rival-{values.get(':token')}"})  # fmt: skip
-        return self.store.update_if(key, update, condition, values, **kw)
+        return self.real.update_if(key, update, condition, values, **kw)
 
 
 @pytest.fixture
 def meddling(world: World) -> Meddling:
-    return Meddling(Store(Settings(), s3=world.s3, dynamodb=world.dynamodb))
+    return Meddling(Store(Settings(), dynamodb=world.dynamodb).metadata_table)
 
 
 def test_a_take_over_that_loses_three_races_in_a_row_answers_in_progress(meddling: Meddling) -> None:
@@ -249,7 +250,7 @@ def test_a_reprocess_that_loses_three_races_in_a_row_answers_in_progress(meddlin
 
 def test_two_versions_holding_both_keys_of_an_event_time_stop_the_claim_with_a_reason(table: Rival) -> None:
     for upload_timestamp in (EVENT_TIME, f"{EVENT_TIME}#v:v1"):  # only a hand-edited table can hold this
-        table.store.put_if({"filename": KEY, "upload_timestamp": upload_timestamp, "identity": "v:other"},
+        table.real.put_if({"filename": KEY, "upload_timestamp": upload_timestamp, "identity": "v:other"},
                            "attribute_not_exists(filename)", {})  # fmt: skip
 
     with pytest.raises(RuntimeError, match="two versions claim"):

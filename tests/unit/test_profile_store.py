@@ -12,17 +12,8 @@ from shipment_processor.aws.profile_store import ProfileStore
 from shipment_processor.config import ConfigError, Limits, Settings
 from shipment_processor.profiles import profile_version
 
-from .support import BUCKET, World, as_csv, records
+from .support import BUCKET, KRAUS_PROFILE, PROFILES_KEY, World, as_csv, put_profiles, records
 
-PROFILES_KEY = "config/shipper-profiles.json"
-GERMAN: dict[str, Any] = {
-    "encoding": "windows-1252",
-    "csv": {"delimiter": ";"},
-    "columns": {"shipment_id": "Sendungsnummer", "status": "Status", "timestamp": ["Datum", "Zeit"]},
-    "rename": {"Ort": "location"},
-    "statuses": {"map": {"zugestellt": "DELIVERED", "in Zustellung": "OUT_FOR_DELIVERY"}},
-    "timestamps": {"formats": ["%d.%m.%Y %H:%M"], "zone": "Europe/Berlin"},
-}
 GERMAN_FILE = (
     "Sendungsnummer;Status;Datum;Zeit;Ort\n"
     "KR-1;zugestellt;28.02.2026;14:30;München\n"
@@ -31,13 +22,12 @@ GERMAN_FILE = (
 
 
 def deploy_profiles(world: World, profiles: dict[str, Any] | bytes) -> None:
-    body = profiles if isinstance(profiles, bytes) else json.dumps({"format": 1, "profiles": profiles}).encode()
-    world.s3.put_object(Bucket=BUCKET, Key=PROFILES_KEY, Body=body)
+    put_profiles(world.s3, profiles)
     world.env.update({"PROFILES_BUCKET": BUCKET, "PROFILES_KEY": PROFILES_KEY})
 
 
 def test_a_profiled_shippers_file_is_mapped_and_records_the_profile_version(world: World) -> None:
-    deploy_profiles(world, {"kraus": GERMAN})
+    deploy_profiles(world, {"kraus": KRAUS_PROFILE})
 
     result = world.process("incoming/kraus/2026-02-28.csv", GERMAN_FILE)
 
@@ -48,13 +38,13 @@ def test_a_profiled_shippers_file_is_mapped_and_records_the_profile_version(worl
     assert result.rejects[0]["reason"] == (
         "status 'verloren' is not a code this shipper's profile maps (it maps zugestellt, in Zustellung)"
     )
-    assert (result.item["profile"], result.item["profile_version"]) == ("kraus", profile_version(GERMAN))
-    detail = world.events.entries[-1]["Detail"]
-    assert (json.loads(detail)["profile"], json.loads(detail)["profile_version"]) == ("kraus", profile_version(GERMAN))
+    assert (result.item["profile"], result.item["profile_version"]) == ("kraus", profile_version(KRAUS_PROFILE))
+    detail = json.loads(world.events.entries[-1]["Detail"])
+    assert (detail["profile"], detail["profile_version"]) == ("kraus", profile_version(KRAUS_PROFILE))
 
 
 def test_a_shipper_without_a_profile_sees_no_change(world: World) -> None:
-    deploy_profiles(world, {"kraus": GERMAN})
+    deploy_profiles(world, {"kraus": KRAUS_PROFILE})
 
     result = world.process("incoming/acme/day.csv", as_csv(records(3)))
 
@@ -63,7 +53,7 @@ def test_a_shipper_without_a_profile_sees_no_change(world: World) -> None:
 
 
 def test_a_bad_profile_fails_only_its_shippers_files_naming_the_error(world: World) -> None:
-    deploy_profiles(world, {"kraus": {**GERMAN, "encoding": "ebcdic"}, "acme": {}})
+    deploy_profiles(world, {"kraus": {**KRAUS_PROFILE, "encoding": "ebcdic"}, "acme": {}})
 
     failed = world.process("incoming/kraus/2026-02-28.csv", GERMAN_FILE)
     other = world.process("incoming/acme/day.csv", as_csv(records(2)))
@@ -72,14 +62,14 @@ def test_a_bad_profile_fails_only_its_shippers_files_naming_the_error(world: Wor
     assert failed.item["error_message"] == (
         "shipper profile 'kraus' is invalid: encoding 'ebcdic' is not one of utf-8, windows-1252, iso-8859-1, utf-16"
     )
-    assert failed.item["profile_version"] == profile_version({**GERMAN, "encoding": "ebcdic"})
+    assert failed.item["profile_version"] == profile_version({**KRAUS_PROFILE, "encoding": "ebcdic"})
     assert failed.events == []
     assert other.status == "SUCCESS" and other.item["profile_version"] == profile_version({})
 
 
 def test_a_profile_that_loosens_a_limit_fails_its_shippers_files(world: World) -> None:
     world.env["MAX_RECORDS"] = "100"
-    deploy_profiles(world, {"kraus": {**GERMAN, "limits": {"max_records": 1000}}})
+    deploy_profiles(world, {"kraus": {**KRAUS_PROFILE, "limits": {"max_records": 1000}}})
 
     result = world.process("incoming/kraus/2026-02-28.csv", GERMAN_FILE)
 
@@ -116,21 +106,21 @@ def test_a_changed_profile_reaches_the_next_file_after_the_cache_ttl(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(profile_store, "TTL_S", 0.0)
-    deploy_profiles(world, {"kraus": GERMAN})
+    deploy_profiles(world, {"kraus": KRAUS_PROFILE})
     runtime = world.runtime()
     first = world.process("incoming/kraus/a.csv", GERMAN_FILE, runtime=runtime)
-    changed = {**GERMAN, "statuses": {"map": {**GERMAN["statuses"]["map"], "verloren": "EXCEPTION"}}}
+    changed = {**KRAUS_PROFILE, "statuses": {"map": {**KRAUS_PROFILE["statuses"]["map"], "verloren": "EXCEPTION"}}}
     deploy_profiles(world, {"kraus": changed})
 
     second = world.process("incoming/kraus/b.csv", GERMAN_FILE, runtime=runtime)
 
-    assert first.item["profile_version"] == profile_version(GERMAN)
+    assert first.item["profile_version"] == profile_version(KRAUS_PROFILE)
     assert second.item["profile_version"] == profile_version(changed)
     assert second.status == "SUCCESS"
 
 
 def test_a_file_in_several_segments_keeps_the_profile_it_started_with(world: World) -> None:
-    deploy_profiles(world, {"kraus": GERMAN})
+    deploy_profiles(world, {"kraus": KRAUS_PROFILE})
     rows = "".join(f"KR-{n};zugestellt;28.02.2026;10:{n % 60:02d};Köln\n" for n in range(400))
     data = ("Sendungsnummer;Status;Datum;Zeit;Ort\n" + rows).encode("cp1252")
     runtime = world.runtime()
@@ -138,7 +128,7 @@ def test_a_file_in_several_segments_keeps_the_profile_it_started_with(world: Wor
     original = world.lambda_.invoke
 
     def change_profile_then_queue(*args: Any, **kwargs: Any) -> Any:
-        deploy_profiles(world, {"kraus": {**GERMAN, "encoding": "ebcdic"}})  # would fail a new file
+        deploy_profiles(world, {"kraus": {**KRAUS_PROFILE, "encoding": "ebcdic"}})  # would fail a new file
         return original(*args, **kwargs)
 
     world.lambda_.invoke = change_profile_then_queue  # type: ignore[method-assign]
@@ -146,7 +136,7 @@ def test_a_file_in_several_segments_keeps_the_profile_it_started_with(world: Wor
 
     assert result.item["invocations"] > 1
     assert (result.status, result.item["records_accepted"]) == ("SUCCESS", 400)
-    assert result.item["profile_version"] == profile_version(GERMAN)
+    assert result.item["profile_version"] == profile_version(KRAUS_PROFILE)
 
 
 class CountingS3:
@@ -159,7 +149,7 @@ class CountingS3:
 
 
 def test_the_profiles_object_is_fetched_once_per_ttl_then_revalidated_with_its_etag(world: World) -> None:
-    deploy_profiles(world, {"kraus": GERMAN})
+    deploy_profiles(world, {"kraus": KRAUS_PROFILE})
     s3 = CountingS3(world.s3)
     now = [0.0]
     store = ProfileStore(lambda: s3, BUCKET, PROFILES_KEY, ttl_s=30, clock=lambda: now[0])
@@ -199,12 +189,14 @@ def test_reprocessing_after_a_profile_fix_reads_with_the_fixed_profile(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(profile_store, "TTL_S", 0.0)
-    deploy_profiles(world, {"kraus": {**GERMAN, "timestamps": {**GERMAN["timestamps"], "zone": "Europe/Berln"}}})
+    deploy_profiles(
+        world, {"kraus": {**KRAUS_PROFILE, "timestamps": {**KRAUS_PROFILE["timestamps"], "zone": "Europe/Berln"}}}
+    )
     runtime = world.runtime()
     key = "incoming/kraus/2026-02-28.csv"
     first = world.process(key, GERMAN_FILE, runtime=runtime)
     assert first.status == "FAILED" and "'Europe/Berln' is not an IANA time zone name" in first.item["error_message"]
-    deploy_profiles(world, {"kraus": GERMAN})  # the fix
+    deploy_profiles(world, {"kraus": KRAUS_PROFILE})  # the fix
     world.capsys.readouterr()
 
     response = world.invoke(
@@ -213,5 +205,5 @@ def test_reprocessing_after_a_profile_fix_reads_with_the_fixed_profile(
     again = world.observe(key, response, world.capsys.readouterr().out)
 
     assert (again.status, again.item["attempt"], again.item["records_accepted"]) == ("PARTIAL", 2, 1)
-    assert again.item["profile_version"] == profile_version(GERMAN) != first.item["profile_version"]
+    assert again.item["profile_version"] == profile_version(KRAUS_PROFILE) != first.item["profile_version"]
     assert again.item["previous_attempts"][0]["processing_status"] == "FAILED"

@@ -77,14 +77,14 @@ def test_clients_are_created_once_per_process_and_honour_the_endpoint_override(
 
 
 def test_conditional_writes_without_placeholders_or_values_are_well_formed(world: World) -> None:
-    store = Store(Settings(), dynamodb=world.dynamodb)
+    table = Store(Settings(), dynamodb=world.dynamodb).metadata_table
     item = {"filename": "k", "upload_timestamp": "t", "note": "x"}
 
-    assert store.put_if(item, "attribute_not_exists(filename)", {}) is None
-    written, conflict = store.update_if({"filename": "k", "upload_timestamp": "t"}, "REMOVE note",
+    assert table.put_if(item, "attribute_not_exists(filename)", {}) is None
+    written, conflict = table.update_if({"filename": "k", "upload_timestamp": "t"}, "REMOVE note",
                                         "attribute_exists(filename)", {})  # fmt: skip
     assert conflict is None and written == {"filename": "k", "upload_timestamp": "t"}
-    _, absent = store.update_if({"filename": "nope", "upload_timestamp": "t"}, "REMOVE note",
+    _, absent = table.update_if({"filename": "nope", "upload_timestamp": "t"}, "REMOVE note",
                                 "attribute_exists(filename)", {})  # fmt: skip
     assert absent == {}
 
