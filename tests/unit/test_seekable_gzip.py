@@ -209,6 +209,16 @@ def test_without_libz_so_1_the_zlib_the_interpreter_was_linked_with_serves(monke
     assert seekable(PACKED)[:2] == (TEXT, None)
 
 
+def test_an_interpreter_with_zlib_built_in_skips_straight_to_the_platforms_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A zlib module compiled into the interpreter has no file of its own to open."""
+    monkeypatch.delattr(zlib, "__file__")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so.1")
+
+    assert list(seekable_gzip._candidates()) == ["libz.so.1", "libz.so.1"]
+
+
 def test_a_library_without_the_calls_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
     """An old or stripped zlib without inflateGetDictionary is not used; the next candidate is."""
     real = ctypes.CDLL
