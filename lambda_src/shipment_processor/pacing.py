@@ -71,7 +71,7 @@ class Pacer:
             self._stored_sum += items
             while self._stored and self._stored[0][0] < now - WINDOW_S:
                 self._stored_sum -= self._stored.popleft()[1]
-            if self.rate is not None:
+            if self.rate is not None and items:  # an answer that stored nothing is no reason to speed up
                 elapsed = min(now - self._grown_at, WINDOW_S)
                 self.rate += max(self.rate * INCREASE_PER_S, INCREASE_MIN_PER_S) * elapsed
                 self._grown_at = now

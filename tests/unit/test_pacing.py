@@ -83,6 +83,25 @@ def test_the_rate_grows_additively_while_writes_are_stored() -> None:
     assert pacer.rate == pytest.approx(MIN_RATE + INCREASE_MIN_PER_S * 1.0)
 
 
+def test_answers_that_store_nothing_do_not_speed_the_writer_up() -> None:
+    """A table refusing everything keeps the writer at its slowest, however long the answers take to come (a
+    loaded machine, a slow network): so a writer counts its refused attempts and gives up, as it should."""
+    clock = Clock()
+    pacer = Pacer(clock)
+    pacer.throttled(sent_at=clock.now)
+    assert pacer.slowest()
+
+    for _ in range(5):  # answers from other shards' requests, all refused, sent before the cut
+        clock.now += 0.5
+        pacer.stored(0)
+        pacer.throttled(sent_at=clock.now - 10)
+
+    assert pacer.slowest()
+    clock.now += 0.5
+    pacer.stored(1)
+    assert not pacer.slowest(), "what is stored speeds it up again"
+
+
 def test_a_rate_never_falls_below_one_batch_a_second() -> None:
     clock = Clock()
     pacer = Pacer(clock)
