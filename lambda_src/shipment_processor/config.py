@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TypeVar
 
 from .arns import DEFAULT_PARTITION, partition
@@ -52,17 +53,19 @@ CHOICE_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
 # decompress, split and parse (0.025 leaves 2x for a slower machine); a continuation re-enters the gzip at a block
 # boundary and re-reads at most one deflate block, under 0.02 CPU-s (0.05 with the same margin). Per-record costs
 # (writes) come on top and are bounded by MAX_RECORDS, as for a plain file.
+# Exact arithmetic (Fraction), as Terraform's own numbers are: a limit exactly on the line is accepted by both.
 MB_PER_VCPU = 1769  # Lambda: 1,769 MB of memory buy one vCPU; more buys more vCPUs, and the reader runs on one
-CONTENT_CPU_S_PER_MIB = 0.025
-GZIP_RESUME_CPU_S = 0.05
+CONTENT_CPU_S_PER_MIB = Fraction("0.025")
+GZIP_RESUME_CPU_S = Fraction("0.05")
 
 
 def chain_content_limit(
     memory_mb: float, timeout_s: float, checkpoint_margin_ms: float, max_invocations: float
-) -> float:
+) -> Fraction:
     """The most decompressed bytes a chain of ``max_invocations`` invocations can read (negative: none)."""
-    budget_cpu_s = (timeout_s - checkpoint_margin_ms / 1000) * min(memory_mb / MB_PER_VCPU, 1)
-    return max_invocations * (budget_cpu_s - GZIP_RESUME_CPU_S) / CONTENT_CPU_S_PER_MIB * 1_048_576
+    memory, margin_ms = Fraction(memory_mb), Fraction(checkpoint_margin_ms)
+    budget_cpu_s = (Fraction(timeout_s) - margin_ms / 1000) * min(memory / MB_PER_VCPU, Fraction(1))
+    return Fraction(max_invocations) * (budget_cpu_s - GZIP_RESUME_CPU_S) / CONTENT_CPU_S_PER_MIB * 1_048_576
 
 
 def gzip_limit_reachable(

@@ -71,11 +71,14 @@ def handle(event: Any, context: Any, rt: Runtime) -> dict[str, Any]:
 
     Three kinds of event: an S3 notification (every ObjectCreated record), a ``continuation`` this function
     queued for itself to carry on with a large file, and a ``reprocess`` request from an operator (a new attempt
-    on a version that is already final). A fourth, ``probe``, touches nothing and answers what this runtime
-    provides (``shipment-ops smoke`` asks it on a real deployment).
+    on a version that is already final). A fourth, a probe, touches nothing and answers what this runtime
+    provides (``shipment-ops smoke`` asks it on a real deployment): an S3 test event with a ``probe`` member, so
+    that code from before probes ignores it as a test event instead of failing (a failed invocation would count in
+    the function's Errors metric and page someone).
     """
-    if isinstance(event, dict) and isinstance(event.get("probe"), dict):
-        return {"runtime": runtime_facts()}
+    if is_probe(event):
+        log(INFO, "probe answered: what this runtime provides", **(facts := runtime_facts()))
+        return {"runtime": facts}
     request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
     # requestId, as the Lambda runtime's own JSON log lines spell it, so one Logs Insights filter finds both.
     bind(requestId=request_id, environment=rt.settings.environment)
@@ -117,6 +120,11 @@ def handle(event: Any, context: Any, rt: Runtime) -> dict[str, Any]:
     if problems or failures:
         raise ProcessingError("; ".join(problems + failures)) from first_error
     return {"files": [asdict(report) for report in reports]}
+
+
+def is_probe(event: Any) -> bool:
+    """``{"Event": "s3:TestEvent", "probe": {}}``: a test event S3 never sends (it has no ``probe``)."""
+    return isinstance(event, dict) and event.get("Event") == "s3:TestEvent" and isinstance(event.get("probe"), dict)
 
 
 def runtime_facts() -> dict[str, Any]:

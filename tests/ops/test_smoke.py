@@ -3,6 +3,7 @@ run wrote is left behind. (A healthy deployment passes every check: tests/integr
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import platform
@@ -30,7 +31,8 @@ class Function:
 
     def invoke(self, *, FunctionName: str, Payload: bytes, **_: Any) -> dict[str, Any]:
         assert FunctionName == self.name
-        answer = json.dumps(self.world.invoke(json.loads(Payload))).encode()
+        with contextlib.redirect_stdout(io.StringIO()):  # the function's log lines go to its log group
+            answer = json.dumps(self.world.invoke(json.loads(Payload))).encode()
         return {"StatusCode": 200, "Payload": io.BytesIO(answer)}
 
 
@@ -138,3 +140,17 @@ def test_a_function_that_cannot_answer_a_probe_fails_the_runtime_check(world: Wo
 
     assert (checks[0].name, checks[0].passed) == ("runtime", False)
     assert "the function did not answer a probe" in checks[0].detail and "old code" in checks[0].detail
+
+
+def test_a_function_from_before_probes_is_told_apart_and_nothing_fails_on_it(world: World, env: Environment) -> None:
+    """Code from before probes ignores the probe as an S3 test event: no failed invocation, no Errors alarm."""
+    from shipment_processor.handler import s3_objects  # noqa: PLC0415
+
+    assert s3_objects(smoke.PROBE, world.runtime().settings) == ([], []), "old code's path for a test event"
+    env._clients["lambda"].invoke = lambda **_: {"StatusCode": 200, "Payload": io.BytesIO(b'{"files": []}')}  # type: ignore[attr-defined]
+    checks: list[smoke.Check] = []
+
+    smoke.Smoke(env, timeout_s=0, say=checks.append, sleep=lambda _: None).run()
+
+    assert (checks[0].name, checks[0].passed) == ("runtime", False)
+    assert "predates the probe" in checks[0].detail and "make apply" in checks[0].detail

@@ -121,17 +121,20 @@ def gzip_verdict(values: dict[str, Any]) -> bool:
 
 
 def gzip_limit_runs() -> list[dict[str, Any]]:
-    """Runs on either side of the gzip limit at a few memory sizes and timeouts, and one whose margin is as long
+    """Runs on either side of the gzip limit at a few memory sizes and timeouts (exactly on it where the limit is a
+    whole number of bytes), and one whose margin is as long
     as its timeout (no invocation can read anything; the margin's own relation refuses it first)."""
     runs = []
     for memory, timeout, margin, invocations in (
         (256, 30, 5000, 500),
         (128, 3, 2000, 1),
         (1769, 60, 10000, 10),
-        (3008, 60, 10000, 10),
-    ):  # above one core: the reader's is the cap
+        (3008, 60, 10000, 10),  # above one core: the reader's is the cap
+        (3008, 30, 5000, 1),  # a limit of exactly 998 MiB
+    ):
         limit = chain_content_limit(memory, timeout, margin, invocations)
-        for size in (int(limit * 0.99), int(limit * 1.01) + 1):
+        exact = (int(limit), int(limit) + 1) if limit == int(limit) else ()  # on the line, and one byte past it
+        for size in (int(limit * 0.99), int(limit * 1.01) + 1, *exact):
             runs.append({"MEMORY_MB": memory, TIMEOUT_SETTING: timeout, "CHECKPOINT_MARGIN_MS": margin,
                          "MAX_INVOCATIONS": invocations, "MAX_DECOMPRESSED_BYTES": size})  # fmt: skip
     runs.append({TIMEOUT_SETTING: 5, "CHECKPOINT_MARGIN_MS": 5000, "MAX_DECOMPRESSED_BYTES": 1})

@@ -204,6 +204,9 @@ def test_a_gzip_at_the_default_limit_can_finish_at_the_default_memory_and_timeou
     assert not gzip_limit_reachable(256, 30, 5_000, 1, 2_147_483_648), "one invocation cannot read 2 GiB"
     assert gzip_limit_reachable(1769, 30, 5_000, 1, 900 * 2**20), "a whole vCPU reads about 1 GiB in 25 s"
     assert not gzip_limit_reachable(256, 5, 5_000, 500, 1), "a margin as long as the timeout leaves no time at all"
+    for memory_mb in (1769, 3008, 10_240):  # exactly on the line, as Terraform computes it: (25 - 0.05) / 0.025 MiB
+        assert gzip_limit_reachable(memory_mb, 30, 5_000, 1, 998 * 2**20)
+        assert not gzip_limit_reachable(memory_mb, 30, 5_000, 1, 998 * 2**20 + 1)
     assert chain_content_limit(10_240, 30, 5_000, 1) == chain_content_limit(1769, 30, 5_000, 1), (
         "more than one vCPU does not read a gzip faster: the reader is one thread"
     )

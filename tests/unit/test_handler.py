@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from shipment_processor import handler
 
+from tools.ops import smoke
+
 from .support import BUCKET, LAMBDA_SRC, Context, World, as_csv, as_ndjson, log_lines, records
 
 
@@ -97,8 +99,11 @@ def test_s3_test_event_is_ignored(world: World) -> None:
     assert world.invoke(event) == {"files": []}
 
 
-def test_a_probe_answers_what_the_runtime_provides_and_touches_nothing(world: World) -> None:
-    answer = world.invoke({"probe": {}})
+def test_a_probe_answers_what_the_runtime_provides_and_touches_nothing(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    answer = world.invoke(smoke.PROBE)
 
     facts = answer["runtime"]
     assert facts["python"] == ".".join(map(str, sys.version_info[:3]))
@@ -106,6 +111,19 @@ def test_a_probe_answers_what_the_runtime_provides_and_touches_nothing(world: Wo
     assert facts["gzip_seek_points"].startswith("zlib 1.")
     assert facts["time_zones"] == "the system's tz database"
     assert world.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+    assert [line["message"] for line in log_lines(capsys.readouterr().out)] == [
+        "probe answered: what this runtime provides"
+    ]
+
+
+def test_a_probe_is_only_a_test_event_so_nothing_else_is_dropped_for_it(world: World) -> None:
+    """A probe member on any other event is not a probe: a continuation or an S3 notification still runs."""
+    meta = world.put("incoming/acme/a.csv", as_csv(records(2)))
+    event = {**world.event(("incoming/acme/a.csv", meta)), "probe": {}}
+
+    assert "files" in world.invoke(event) and world.observe("incoming/acme/a.csv").status == "SUCCESS"
+    with pytest.raises(handler.ProcessingError, match="no Records list"):
+        world.invoke({"probe": {}})
 
 
 @pytest.mark.parametrize(

@@ -234,6 +234,52 @@ def test_a_library_without_the_calls_is_passed_over(monkeypatch: pytest.MonkeyPa
     assert loaded is not None and loaded[1] == zlib.__file__
 
 
+class Wrapped:
+    """A loaded zlib with some calls replaced."""
+
+    def __init__(self, lib: ctypes.CDLL, **calls: object) -> None:
+        self._lib, self._calls = lib, calls
+
+    def __getattr__(self, name: str) -> object:
+        return self._calls.get(name) or getattr(self._lib, name)
+
+
+def loading(monkeypatch: pytest.MonkeyPatch, **calls: object) -> None:
+    """libz.so.1 loads with ``calls`` replaced; the other candidates load as they are."""
+    real = ctypes.CDLL
+    monkeypatch.setattr(
+        ctypes,
+        "CDLL",
+        lambda name, *a, **k: Wrapped(real(name, *a, **k), **calls) if name == "libz.so.1" else real(name, *a, **k),
+    )
+    monkeypatch.setattr(seekable_gzip, "_loaded", functools.cache(seekable_gzip._loaded.__wrapped__))
+
+
+def test_a_zlib_that_exports_the_calls_but_cannot_inflate_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Z_VERSION_ERROR (another z_stream layout): every valid gzip would fail as bad data; the next zlib serves."""
+    loading(monkeypatch, inflateInit2_=lambda *_: -6)
+
+    assert seekable_gzip.library() == f"zlib {zlib.ZLIB_RUNTIME_VERSION} ({zlib.__file__})"
+    assert seekable(PACKED)[:2] == (TEXT, None)
+
+
+def test_a_zlib_that_cannot_enter_a_member_in_the_middle_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library that inflates from the start but primes the wrong bits would corrupt every continuation."""
+    real = ctypes.CDLL("libz.so.1")
+    loading(monkeypatch, inflatePrime=lambda stream, bits, value: real.inflatePrime(stream, bits, value ^ 1))
+
+    assert seekable_gzip.library() == f"zlib {zlib.ZLIB_RUNTIME_VERSION} ({zlib.__file__})"
+
+
+def test_when_the_round_trip_has_no_point_to_enter_a_whole_inflate_suffices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compressor that wrote one block leaves no point inside the member: the library is judged by inflating."""
+    monkeypatch.setattr(SeekableGunzip, "seek_point", lambda self, offset: None)
+
+    lib = ctypes.CDLL("libz.so.1")
+    lib.zlibVersion.restype = ctypes.c_char_p
+    assert seekable_gzip._round_trip(lib)
+
+
 def test_the_system_libz_is_found_here() -> None:
     assert seekable_gzip.available(), "every Lambda runtime ships libz.so.1; so must the test machine"
     assert seekable_gzip.library() == f"zlib {zlib.ZLIB_RUNTIME_VERSION} (libz.so.1)"

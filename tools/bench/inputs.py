@@ -225,7 +225,7 @@ def limit_gzip(
                 buffer.append(line)
                 written += len(line)
                 counted = count
-                if count % 10_000 == 0:
+                if count % 1_000 == 0:
                     packed.write("".join(buffer).encode())
                     buffer.clear()
                     if sink.tell() + margin > compressed:
@@ -237,6 +237,9 @@ def limit_gzip(
     if not count_file.is_file():
         path.unlink(missing_ok=True)
         _atomic(path, write)
+        if path.stat().st_size > compressed:
+            path.unlink()
+            raise ValueError(f"{path.name}: the gzip came out above its {compressed:,}-byte limit; lower the margin")
         count_file.write_text(str(counted))
     return path
 
