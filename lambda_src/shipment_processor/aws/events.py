@@ -103,18 +103,29 @@ def _key_of(request: Mapping[str, Any]) -> tuple[str, str]:
 
 
 class _Progress:
-    """Throttling gives up only when nothing at all is stored: a batch's throttled attempts count from the last
-    time any batch of the writer was stored, and only once the pacer is at its slowest (one batch a second). A
-    throttled table stores its capacity, so a working chain never runs out of attempts; a table that stores
-    nothing for ``max_attempts`` paced attempts does."""
+    """Throttling gives up only when nothing at all is stored: the writer's throttled answers are counted from the
+    last time any of its batches stored something, and only once the pacer is at its slowest (one batch a second
+    for the whole writer). A throttled table stores its capacity, so a working chain never runs out of attempts; a
+    table that stores nothing for ``max_attempts`` paced answers does, however many shards share the pace (counted
+    per shard, 16 shards at one batch a second would each wait 16 s per attempt and never give up)."""
 
     def __init__(self) -> None:
         self.stored = 0
+        self.refused = 0  # throttled answers at the slowest pace since anything was stored
         self._lock = threading.Lock()
 
     def add(self, items: int) -> None:
         with self._lock:
             self.stored += items
+            if items:
+                self.refused = 0
+
+    def refusal(self, slowest: bool) -> int:
+        """One more throttled answer: how many in a row the writer has had at its slowest pace."""
+        with self._lock:
+            if slowest:
+                self.refused += 1
+            return self.refused
 
 
 class EventWriter(_AbortsOnError):
@@ -222,7 +233,7 @@ class EventWriter(_AbortsOnError):
 
     def _write_batch(self, requests: list[Any]) -> list[Any]:
         """Write one batch; return what is left unwritten at the deadline."""
-        attempt, throttles, mark = 0, 0, -1
+        attempt = 0
         while True:
             if self._expired():
                 return requests
@@ -244,9 +255,8 @@ class EventWriter(_AbortsOnError):
             requests = left
             if is_throttling(problem):
                 self._pacer.throttled(sent_at)
-                throttles = throttles + 1 if self._progress.stored == mark and self._pacer.slowest() else 1
-                mark = self._progress.stored
-                _give_up_after(self._backoff, self._table, throttles, problem, cause)
+                refused = self._progress.refusal(self._pacer.slowest())
+                _give_up_after(self._backoff, self._table, refused, problem, cause)
             else:
                 attempt += 1
                 _give_up_after(self._backoff, self._table, attempt, problem, cause)
@@ -256,16 +266,13 @@ class EventWriter(_AbortsOnError):
 @dataclass(slots=True)
 class _Shard:
     """One shard of a :class:`PipelinedWriter`: the batch being filled, full batches waiting, the batch being
-    written (its attempts, its throttled attempts since the writer last stored anything) and its request on the
-    wire (sent at ``sent_at``)."""
+    written (its failed attempts other than throttling) and its request on the wire (sent at ``sent_at``)."""
 
     pending: dict[tuple[str, str], str]
     waiting: deque[list[str]]
     batch: list[str] | None = None
     count: int = 0
     attempt: int = 0
-    throttles: int = 0
-    mark: int = -1
     sent_at: float = 0.0
     exchange: Exchange | None = None
 
@@ -306,6 +313,7 @@ class PipelinedWriter(_AbortsOnError):
         self._shards = [_Shard({}, deque()) for _ in range(shards)]
         self._left: list[str] = []
         self.items_written = 0
+        self._progress = _Progress()
 
     def carry(self, requests: list[str]) -> None:
         """Queue put requests an earlier invocation left unwritten, ahead of this file's next ones."""
@@ -396,7 +404,7 @@ class PipelinedWriter(_AbortsOnError):
     def _send(self, shard: _Shard) -> None:
         if shard.batch is None:
             shard.batch = shard.waiting.popleft()
-            shard.count, shard.attempt, shard.throttles = len(shard.batch), 0, 0
+            shard.count, shard.attempt = len(shard.batch), 0
         while not self._expired():
             self._backoff.wait(self._pacer.reserve(len(shard.batch)), self._deadline)
             if self._expired():
@@ -418,6 +426,7 @@ class PipelinedWriter(_AbortsOnError):
             return
         stored = len(shard.batch) - len(unprocessed)
         self.items_written += stored
+        self._progress.add(stored)
         self._pacer.stored(stored)
         if unprocessed:
             shard.batch = unprocessed
@@ -434,9 +443,8 @@ class PipelinedWriter(_AbortsOnError):
     def _retry(self, shard: _Shard, problem: str, cause: BaseException | None) -> None:
         if is_throttling(problem):
             self._pacer.throttled(shard.sent_at)
-            shard.throttles = shard.throttles + 1 if self.items_written == shard.mark and self._pacer.slowest() else 1
-            shard.mark = self.items_written
-            _give_up_after(self._backoff, self._table, shard.throttles, problem, cause)
+            refused = self._progress.refusal(self._pacer.slowest())
+            _give_up_after(self._backoff, self._table, refused, problem, cause)
             return
         shard.attempt += 1
         _give_up_after(self._backoff, self._table, shard.attempt, problem, cause)
