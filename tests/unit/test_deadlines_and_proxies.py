@@ -24,9 +24,9 @@ from shipment_processor.aws import direct_write
 from shipment_processor.aws.backlog import Backlog
 from shipment_processor.aws.clients import Backoff
 from shipment_processor.aws.direct_write import DirectTransport, RetryableWriteError, UnsupportedProxyError
-from shipment_processor.aws.events import EventWriter, PipelinedWriter
+from shipment_processor.aws.events import EventWriter, PipelinedWriter, SdkEvents
 from shipment_processor.handler import ProcessingError, Runtime, handle
-from shipment_processor.pacing import REQUEST_TIMEOUT_S
+from shipment_processor.pacing import REQUEST_TIMEOUT_S, Pacer
 from shipment_processor.store import Store
 
 from . import test_direct_write
@@ -51,6 +51,22 @@ class Clocked:
 
     def get_remaining_time_in_millis(self) -> int:
         return int(self.budget_ms - (time.monotonic() - self.started) * 1000)
+
+
+class SteppedClock:
+    """A monotonic clock that moves only when something sleeps on it: a deadline falls exactly where the test put
+    it, however loaded the machine (a real clock can pass a deadline before the writer has even started)."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 def _chain(world: ServerWorld, key: str, data: bytes, budget_ms: int) -> tuple[list[dict[str, Any]], list[float]]:
@@ -307,6 +323,37 @@ def test_a_pacing_wait_is_cut_at_the_deadline_and_the_batch_left_unwritten(
     assert server_world.endpoint.batch_writes() == []
 
 
+@pytest.mark.parametrize("path", ["direct", "sdk"])
+def test_a_pacing_wait_that_reaches_the_deadline_ends_there_with_the_batch_unsent(
+    server_world: ServerWorld, path: str
+) -> None:
+    clock = SteppedClock()
+    pacer = Pacer(clock)
+    pacer.throttled(sent_at=clock())  # throttled before, at the slowest rate...
+    pacer.reserve(2_500)  # ...and booked for the next 100 s
+    store, table = Store(server_world.settings()), server_world.events_table
+    pacing: dict[str, Any] = {
+        "backoff": Backoff(sleep=clock.sleep, clock=clock),
+        "pacer": pacer,
+        "deadline": clock() + 10,
+        "clock": clock,
+    }
+    writer = (
+        PipelinedWriter(store.direct_transport(), table, "incoming/acme/x.csv", "v1", shards=1, **pacing)
+        if path == "direct"
+        else EventWriter(
+            SdkEvents(lambda: store.client("dynamodb"), table), "incoming/acme/x.csv", "v1", shards=1, **pacing
+        )
+    )
+    for n in range(25):
+        writer.put(_update(n), ("line", n + 2))
+
+    assert writer.close() == 0
+    assert clock.slept == [pytest.approx(10.0)], "waited until the deadline, not for the 100 s booked"
+    assert len(writer.unwritten()) == 25
+    assert server_world.endpoint.batch_writes() == [], "nothing is sent at or past the deadline"
+
+
 def test_on_the_sdk_path_a_call_still_on_the_wire_at_the_deadline_is_left_to_its_thread(
     server_world: ServerWorld,
 ) -> None:
@@ -466,11 +513,12 @@ def test_a_connection_that_keeps_failing_is_retried_until_the_deadline_then_left
     transport = DirectTransport(
         endpoint_url="http://127.0.0.1:9", region="eu-west-1", credentials=Credentials("a", "b"), user_agent="t"
     )
-    backoff = Backoff(sleep=time.sleep, random=lambda: 1.0)
-    writer = PipelinedWriter(
-        transport, "t", "incoming/acme/x.csv", "v1", shards=1, backoff=backoff, deadline=time.monotonic() + 0.25
-    )
+    clock = SteppedClock()
+    backoff = Backoff(sleep=clock.sleep, random=lambda: 1.0, clock=clock)
+    pacing: dict[str, Any] = {"backoff": backoff, "pacer": Pacer(clock), "deadline": clock() + 0.25, "clock": clock}
+    writer = PipelinedWriter(transport, "t", "incoming/acme/x.csv", "v1", shards=1, **pacing)
     writer.put(_update(1), ("line", 2))
 
     assert writer.close() == 0
     assert len(writer.unwritten()) == 1, "connection refused until the deadline: carried, not failed"
+    assert clock.slept == pytest.approx([0.1, 0.15]), "the second pause is cut at the deadline, and ends the tries"

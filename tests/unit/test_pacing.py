@@ -102,6 +102,18 @@ def test_answers_that_store_nothing_do_not_speed_the_writer_up() -> None:
     assert not pacer.slowest(), "what is stored speeds it up again"
 
 
+def test_a_cut_counts_only_what_was_stored_within_the_last_second() -> None:
+    clock = Clock()
+    pacer = Pacer(clock)
+    pacer.stored(1_000)
+    clock.now += 2.0
+    pacer.stored(100)  # the 1,000 are two seconds old: out of the window
+
+    pacer.throttled(sent_at=clock.now)
+
+    assert pacer.rate == pytest.approx(100 * DECREASE)
+
+
 def test_a_rate_never_falls_below_one_batch_a_second() -> None:
     clock = Clock()
     pacer = Pacer(clock)

@@ -23,13 +23,17 @@ class TransientAWSError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n)) seconds."""
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n)) seconds.
+
+    ``sleep`` and ``clock`` (monotonic) are how it waits and what time it reads a deadline against: a test gives
+    both, and a wait cut at a deadline is then the same however loaded the machine."""
 
     max_attempts: int = 8
     base_s: float = 0.05
     cap_s: float = 5.0
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
 
     def pause(self, attempt: int, deadline: float | None = None) -> None:
         """Wait before attempt ``attempt + 1``, never past ``deadline`` (monotonic)."""
@@ -38,7 +42,7 @@ class Backoff:
     def wait(self, seconds: float, deadline: float | None = None) -> None:
         """Sleep ``seconds``, cut short at ``deadline`` (monotonic)."""
         if deadline is not None:
-            seconds = min(seconds, deadline - time.monotonic())
+            seconds = min(seconds, deadline - self.clock())
         if seconds > 0:
             self.sleep(seconds)
 

@@ -137,7 +137,9 @@ class EventWriter(_AbortsOnError):
     ``max_in_flight`` batches per shard are queued: memory stays bounded. Each put request is encoded once, at
     ``put``, in the sink's own form. Throttled writes are paced by ``pacer``; other retryable failures are retried
     with ``backoff``. Nothing waits past ``deadline``: batches not stored by then are left in :meth:`unwritten`
-    (a call still on the wire then is abandoned to its thread; its batch is among them).
+    (a call still on the wire then is abandoned to its thread; its batch is among them). ``deadline`` and the
+    times sends are reported to ``pacer`` at are read on ``clock``: time.monotonic, as the pacer's and the
+    backoff's are (a test gives all three one clock whose sleeps only move it on).
     """
 
     def __init__(
@@ -151,12 +153,13 @@ class EventWriter(_AbortsOnError):
         max_in_flight: int = 2,
         pacer: Pacer | None = None,
         deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sink, self._table = sink, sink.table
         self._encode = sink.encoder(source_file, source_version)
         self._backoff = backoff
         self._pacer = pacer or Pacer()
-        self._deadline = deadline
+        self._deadline, self._clock = deadline, clock
         self._max_in_flight = max_in_flight
         self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"events-{i}") for i in range(shards)]
         self._pending: list[dict[tuple[str, str], Any]] = [{} for _ in range(shards)]
@@ -209,7 +212,7 @@ class EventWriter(_AbortsOnError):
             executor.shutdown(wait=not self._expired(), cancel_futures=True)
 
     def _expired(self) -> bool:
-        return self._deadline is not None and time.monotonic() >= self._deadline
+        return self._deadline is not None and self._clock() >= self._deadline
 
     def _submit(self, shard: int) -> None:
         requests = list(self._pending[shard].values())
@@ -221,7 +224,7 @@ class EventWriter(_AbortsOnError):
 
     def _collect(self, queue: deque[tuple[Future[list[Any]], list[Any]]], *, block: bool) -> None:
         future, requests = queue[0]
-        timeout = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+        timeout = None if self._deadline is None else max(0.0, self._deadline - self._clock())
         try:
             left = future.result(timeout=timeout if block else 0)
         except FuturesTimeout:
@@ -240,7 +243,7 @@ class EventWriter(_AbortsOnError):
             self._backoff.wait(self._pacer.reserve(len(requests)), self._deadline)
             if self._expired():
                 return requests
-            sent_at = time.monotonic()
+            sent_at = self._clock()
             cause: Exception | None = None
             try:
                 left = self._sink.send(requests)
@@ -284,7 +287,9 @@ class PipelinedWriter(_AbortsOnError):
     another (so two updates of one key are stored in file order, the later one winning), a key repeated within a
     batch keeps its latest update, at most ``max_waiting`` full batches per shard wait, throttled writes are paced
     by ``pacer``, other retryable failures are retried with ``backoff``, a persistent failure raises, and nothing
-    waits or is sent past ``deadline``: what is not stored by then is left in :meth:`unwritten`.
+    waits or is sent past ``deadline``: what is not stored by then is left in :meth:`unwritten`. ``deadline`` and
+    the times sends are reported to ``pacer`` at are read on ``clock``, as on :class:`EventWriter`; the transport
+    bounds each request by its own timeout and ``deadline`` on time.monotonic.
 
     Why one thread: the requests are sent as soon as a batch is full and their answers are read when ``poll``
     says they have arrived, between two records of the caller. A writer thread per shard costs a thread hand-off
@@ -304,12 +309,13 @@ class PipelinedWriter(_AbortsOnError):
         max_waiting: int = 2,
         pacer: Pacer | None = None,
         deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport, self._table = transport, table
         self._encode = ItemEncoder(source_file, source_version)
         self._backoff, self._max_waiting = backoff, max_waiting
         self._pacer = pacer or Pacer()
-        self._deadline = deadline
+        self._deadline, self._clock = deadline, clock
         self._shards = [_Shard({}, deque()) for _ in range(shards)]
         self._left: list[str] = []
         self.items_written = 0
@@ -372,7 +378,7 @@ class PipelinedWriter(_AbortsOnError):
             shard.pending = {}
 
     def _expired(self) -> bool:
-        return self._deadline is not None and time.monotonic() >= self._deadline
+        return self._deadline is not None and self._clock() >= self._deadline
 
     def _service(self, *, block: bool) -> None:
         """Send every shard's next batch that can go, then read the answers that have arrived; with ``block``,
@@ -410,7 +416,7 @@ class PipelinedWriter(_AbortsOnError):
             if self._expired():
                 return
             try:
-                shard.sent_at = time.monotonic()
+                shard.sent_at = self._clock()
                 shard.exchange = self._transport.begin(self._table, shard.batch, deadline=self._deadline)
                 return
             except RetryableWriteError as exc:

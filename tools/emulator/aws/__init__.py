@@ -6,7 +6,7 @@ child; the service starts one process per function attempt (`lambda_.lambda_boot
 
 * ``server`` + ``http11`` + ``moto_fixes``: moto behind a middleware: S3 event notifications for every client, the
   Lambda Invoke and recursion-config APIs, Code.Location, SQS metrics, alarm evaluation; HTTP/1.1 keep-alive; fixes
-  to moto's DynamoDB item size and S3 multipart behaviour.
+  to moto's DynamoDB item size and table Query, and S3 multipart behaviour.
 * ``clients``: boto3 clients of the local AWS with fake credentials (the server's own calls, and the commands').
 * ``trace``: X-Ray trace headers and recursive loop detection.
 * ``lambda_``: the Lambda runtime and service (journal, scheduling, one attempt per process, CPU share).

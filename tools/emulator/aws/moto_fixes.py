@@ -4,6 +4,11 @@
 an item, about a third of moto's CPU per stored item here). Checking the whole item once against the same limit
 accepts and refuses exactly the same items, and the emulator stores more of them per second.
 
+``partition_query``: a Query of a table (not of an index) sorts every item of the table before it keeps those of
+the one partition asked for: ten Queries of one shipment each in a table of 40,000 events cost 3.1 CPU-seconds,
+0.01 reading that partition's items alone. Those are the same items, which moto then filters, sorts and pages as
+before.
+
 ``no_such_upload``: S3 answers UploadPart and CompleteMultipartUpload for an upload that was completed or aborted
 (or never existed) with ``404 NoSuchUpload``; moto fails with a KeyError (a 500). A client
 that repeats a completion (a lost answer re-sent, a retried invocation) must see what S3 says.
@@ -11,6 +16,8 @@ that repeats a completion (a lost answer re-sent, a retried invocation) must see
 
 from __future__ import annotations
 
+import inspect
+import threading
 from typing import Any
 
 
@@ -31,6 +38,39 @@ def linear_item_size() -> None:
         dict.update(self.attrs, converted)  # later updates still go through LimitedSizeDict's own check
 
     dynamo_type.Item.__init__ = init
+
+
+def partition_query() -> None:
+    """A table Query looks at the items of its own partition, not at every item of the table sorted."""
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    if getattr(Table, "_partition_query", False):
+        return
+    asked = threading.local()  # the (table, partition key) a Query on this thread is looking for
+    all_items, query = Table.all_items, Table.query
+    signature = inspect.signature(query)
+
+    def items(self: Any) -> Any:
+        table, key = getattr(asked, "partition", (None, None))
+        if table is not self:
+            return all_items(self)
+        held = self.items.get(key)
+        if held is None:
+            return []
+        return list(held.values()) if self.range_key_attr else [held]  # moto filters and sorts them as before
+
+    def partition_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        if arguments.get("index_name") or arguments["hash_key"] is None:
+            return query(self, *args, **kwargs)
+        asked.partition = (self, arguments["hash_key"])
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            asked.partition = (None, None)
+
+    Table.all_items, Table.query = items, partition_first
+    Table._partition_query = True  # type: ignore[attr-defined]
 
 
 def no_such_upload() -> None:

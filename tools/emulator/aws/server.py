@@ -148,6 +148,7 @@ class Emulator:
         self._install_s3_hook()
         moto_fixes.linear_item_size()
         moto_fixes.no_such_upload()
+        moto_fixes.partition_query()
 
     # ------------------------------------------------------------------------------------- S3 events
 
