@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import select
 import socket
 import threading
@@ -22,7 +23,7 @@ import pytest
 from botocore.credentials import Credentials
 from shipment_processor.aws import direct_write
 from shipment_processor.aws.backlog import Backlog
-from shipment_processor.aws.clients import Backoff
+from shipment_processor.aws.clients import Backoff, TransientAWSError
 from shipment_processor.aws.direct_write import DirectTransport, RetryableWriteError, UnsupportedProxyError
 from shipment_processor.aws.events import EventWriter, PipelinedWriter, SdkEvents
 from shipment_processor.handler import ProcessingError, Runtime, handle
@@ -522,3 +523,72 @@ def test_a_connection_that_keeps_failing_is_retried_until_the_deadline_then_left
     assert writer.close() == 0
     assert len(writer.unwritten()) == 1, "connection refused until the deadline: carried, not failed"
     assert clock.slept == pytest.approx([0.1, 0.15]), "the second pause is cut at the deadline, and ends the tries"
+
+
+# --- a table that stores nothing ------------------------------------------------------------------------------
+
+
+class _Answered:
+    """A request whose answer has already arrived (a pipe with a byte in it, for poll)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._read, self._write = os.pipe()
+        os.write(self._write, b"x")
+        self.deadline = deadline
+
+    def fileno(self) -> int:
+        return self._read
+
+    def abandon(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class _RefusingTransport:
+    """The direct path against a table that refuses every BatchWriteItem at once."""
+
+    def __init__(self, clock: SteppedClock) -> None:
+        self.clock = clock
+
+    def begin(self, table: str, batch: list[str], *, deadline: float | None = None) -> _Answered:
+        return _Answered(self.clock() + REQUEST_TIMEOUT_S)
+
+    def finish(self, exchange: _Answered) -> list[str]:
+        exchange.close()
+        raise RetryableWriteError("ProvisionedThroughputExceededException")
+
+
+class _RefusingSink(SdkEvents):
+    """The sdk path against the same table."""
+
+    def send(self, requests: list[Any]) -> list[Any]:
+        raise RetryableWriteError("ProvisionedThroughputExceededException")
+
+
+@pytest.mark.parametrize("shards", [1, 4, 16, 32])
+@pytest.mark.parametrize("path", ["direct", "sdk"])
+def test_a_table_that_stores_nothing_fails_the_invocation_before_its_deadline_whatever_the_shards(
+    path: str, shards: int
+) -> None:
+    """Refused answers count per writer: at the slowest pace all shards share one batch a second, so counted per
+    shard, 16 shards never reached their eighth refusal before the deadline and the chain carried its backlog from
+    invocation to invocation until MAX_INVOCATIONS."""
+    clock = SteppedClock()
+    deadline = clock() + 27.5  # a 30 s invocation with the default 5 s margin: the writers stop 2.5 s before it
+    pacing: dict[str, Any] = {"backoff": Backoff(sleep=clock.sleep, random=lambda: 1.0, clock=clock),
+                              "pacer": Pacer(clock), "deadline": deadline, "clock": clock}  # fmt: skip
+    writer: Any = (
+        PipelinedWriter(_RefusingTransport(clock), "events", "incoming/acme/a.csv", "v1", shards=shards, **pacing)  # type: ignore[arg-type]
+        if path == "direct"
+        else EventWriter(_RefusingSink(lambda: None, "events"), "incoming/acme/a.csv", "v1", shards=shards, **pacing)
+    )
+
+    with pytest.raises(TransientAWSError, match="still failing after 8 attempts"):
+        for n in range(25 * shards * 2):
+            writer.put(_update(n), ("line", n + 2))
+        writer.close()
+    assert clock() < deadline
