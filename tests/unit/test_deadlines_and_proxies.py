@@ -25,7 +25,7 @@ from shipment_processor.aws import direct_write
 from shipment_processor.aws.backlog import Backlog
 from shipment_processor.aws.clients import Backoff, TransientAWSError
 from shipment_processor.aws.direct_write import DirectTransport, RetryableWriteError, UnsupportedProxyError
-from shipment_processor.aws.events import EventWriter, PipelinedWriter, SdkEvents
+from shipment_processor.aws.events import EventWriter, PipelinedWriter, SdkEvents, _Progress
 from shipment_processor.handler import ProcessingError, Runtime, handle
 from shipment_processor.pacing import REQUEST_TIMEOUT_S, Pacer
 from shipment_processor.store import Store
@@ -592,3 +592,14 @@ def test_a_table_that_stores_nothing_fails_the_invocation_before_its_deadline_wh
             writer.put(_update(n), ("line", n + 2))
         writer.close()
     assert clock() < deadline
+
+
+def test_refused_answers_count_at_the_slowest_pace_only_and_restart_when_anything_is_stored() -> None:
+    progress = _Progress()
+
+    assert progress.refusal(slowest=False) == 0, "while the pacer still slows down, nothing is counted"
+    assert [progress.refusal(slowest=True) for _ in range(3)] == [1, 2, 3]
+    progress.add(0)
+    assert progress.refusal(slowest=True) == 4, "an answer that stored nothing is no progress"
+    progress.add(5)
+    assert progress.refusal(slowest=True) == 1

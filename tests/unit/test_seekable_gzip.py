@@ -271,6 +271,14 @@ def test_a_zlib_that_cannot_enter_a_member_in_the_middle_is_not_used(monkeypatch
     assert seekable_gzip.library() == f"zlib {zlib.ZLIB_RUNTIME_VERSION} ({zlib.__file__})"
 
 
+def test_a_zlib_that_inflates_to_the_wrong_bytes_fails_the_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SeekableGunzip, "read", lambda self, size: b"")  # e.g. a stream that ends at once
+    lib = ctypes.CDLL("libz.so.1")
+    lib.zlibVersion.restype = ctypes.c_char_p
+
+    assert not seekable_gzip._round_trip(lib)
+
+
 def test_when_the_round_trip_has_no_point_to_enter_a_whole_inflate_suffices(monkeypatch: pytest.MonkeyPatch) -> None:
     """A compressor that wrote one block leaves no point inside the member: the library is judged by inflating."""
     monkeypatch.setattr(SeekableGunzip, "seek_point", lambda self, offset: None)
