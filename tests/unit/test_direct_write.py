@@ -43,7 +43,7 @@ from shipment_processor.handler import ProcessingError, Runtime, handle
 from shipment_processor.store import Store
 from shipment_processor.validation import ShipmentUpdate
 
-from tools.bench.keepalive_moto import self_signed_cert
+from tools.emulator.aws.server import make_certificate
 
 from .faulty_endpoint import FaultyEndpoint
 from .support import NOW, REGION, Context, as_csv, as_ndjson, create_tables, fake_aws_env, record, records
@@ -687,7 +687,7 @@ def test_no_credentials_fail_when_the_writer_is_made() -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+    return make_certificate(tmp_path_factory.mktemp("tls"), days=2)
 
 
 def test_https_endpoint_is_verified_against_the_configured_ca_bundle(

@@ -18,42 +18,12 @@ import argparse
 import json
 import os
 import ssl
-import subprocess
 import sys
 from pathlib import Path
 
 from tools.emulator.aws import moto_fixes
 
 HOST = "127.0.0.1"
-
-
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for 127.0.0.1/localhost made with the openssl CLI (no crypto written here)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def serve(port: int, cert: Path | None, key: Path | None, ready_file: Path | None) -> None:

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from tools.bench import inputs
-from tools.bench.keepalive_moto import self_signed_cert
 from tools.bench.report import Report, Row, machine_facts, median, render, spread
+from tools.emulator.aws.server import make_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
@@ -466,7 +466,7 @@ def run(bench: Bench, cases: tuple[str, ...] = CASES) -> None:
     counts = sorted({*sizes.e2e_counts, sizes.alone_count, sizes.cap_records, 100})
     bench.log(f"inputs: {', '.join(f'{c:,}' for c in counts)} records (generated once, reused)")
     inputs.prepare(bench.work / "inputs", counts, [])
-    bench.cert, bench.key = self_signed_cert(bench.scratch / "tls")
+    bench.cert, bench.key = make_certificate(bench.scratch / "tls", days=2)
     for case in cases:
         cases_by_name = {"e2e": end_to_end_case, "alone": write_path_case, "capped": capped_case}
         cases_by_name["capacity"] = capacity_case

@@ -855,33 +855,25 @@ class Background:
 
 
 def ensure_certificate(state_dir: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1/localhost, made once with the openssl CLI."""
+    """A self-signed certificate for 127.0.0.1/localhost, made once per state directory (valid 30 days)."""
     tls = state_dir / "tls"
     cert, key = tls / "cert.pem", tls / "key.pem"
     if not (cert.is_file() and key.is_file()):
-        tls.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-                "-days",
-                "30",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        make_certificate(tls, days=30)
+    return cert, key
+
+
+def make_certificate(directory: Path, *, days: int) -> tuple[Path, Path]:
+    """A new self-signed certificate for 127.0.0.1/localhost in ``directory`` (cert.pem, key.pem), made with the
+    openssl CLI (no crypto written here)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", str(days), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
     return cert, key
 
 
